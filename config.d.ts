@@ -1,0 +1,43 @@
+export interface Config {
+  /** Configuration of the lightspeed-mcp backend plugin. */
+  lightspeedMcp: {
+    /** The Llama Stack server whose toolgroups API (Llama Stack 0.2 - 0.6) receives the MCP servers. */
+    llamaStack: {
+      /**
+       * Base URL of Llama Stack, without `/v1`, for example `http://localhost:8321`.
+       */
+      baseUrl: string;
+      /**
+       * Sent as `Authorization: Bearer <token>` on every call to Llama Stack.
+       * @visibility secret
+       */
+      token?: string;
+      /**
+       * Time limit of each call to Llama Stack. Default: 10 seconds.
+       */
+      timeout?: { milliseconds?: number; seconds?: number; minutes?: number } | string;
+    };
+    /**
+     * Llama Stack provider of servers that name none. Default: `model-context-protocol`.
+     */
+    defaultProviderId?: string;
+    /**
+     * Static MCP servers: listed with `source: "config"`, read-only through the API, and registered in
+     * Llama Stack at startup when missing there. Validated with the rules of the API.
+     */
+    mcpServers?: Array<{
+      /** 1-128 characters; also the Llama Stack toolgroup id. */
+      name: string;
+      /** Absolute http:// or https:// URL of the MCP server. */
+      url: string;
+      /** Llama Stack provider; default `lightspeedMcp.defaultProviderId`. */
+      providerId?: string;
+      /** Header name -> where its value comes from at query time. Values are never stored. */
+      authorizationHeaders?: { [header: string]: 'client' | 'kubernetes' | 'oauth' };
+      /** Names of request headers to propagate at query time. */
+      headers?: string[];
+      /** Seconds, 1-3600. */
+      timeout?: number;
+    }>;
+  };
+}

@@ -1,0 +1,74 @@
+import { Config, readDurationFromConfig } from '@backstage/config';
+import { durationToMilliseconds } from '@backstage/types';
+import { McpServerSpec } from './types';
+import { parseStaticServer } from './validation';
+
+export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
+const DEFAULT_LLAMA_STACK_TIMEOUT_MS = 10_000;
+
+export interface LlamaStackConfig {
+  /** Without a trailing slash. */
+  baseUrl: string;
+  token?: string;
+  timeoutMs: number;
+}
+
+export interface PluginConfig {
+  llamaStack: LlamaStackConfig;
+  defaultProviderId: string;
+  staticServers: McpServerSpec[];
+}
+
+/** Reads and validates `lightspeedMcp`; throws a message naming the bad key, which stops the plugin. */
+export function readPluginConfig(rootConfig: Config): PluginConfig {
+  const config = rootConfig.getConfig('lightspeedMcp');
+  const defaultProviderId = config.getOptionalString('defaultProviderId') ?? DEFAULT_PROVIDER_ID;
+  return {
+    llamaStack: readLlamaStackConfig(config.getConfig('llamaStack')),
+    defaultProviderId,
+    staticServers: readStaticServers(config, defaultProviderId),
+  };
+}
+
+function readLlamaStackConfig(config: Config): LlamaStackConfig {
+  const baseUrl = config.getString('baseUrl');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(baseUrl);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new Error('lightspeedMcp.llamaStack.baseUrl must be an absolute http:// or https:// URL');
+  }
+  const timeoutMs = config.has('timeout')
+    ? durationToMilliseconds(readDurationFromConfig(config, { key: 'timeout' }))
+    : DEFAULT_LLAMA_STACK_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) {
+    throw new Error('lightspeedMcp.llamaStack.timeout must be a positive duration');
+  }
+  return {
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    token: config.getOptionalString('token') || undefined,
+    timeoutMs,
+  };
+}
+
+function readStaticServers(config: Config, defaultProviderId: string): McpServerSpec[] {
+  const entries = config.getOptionalConfigArray('mcpServers') ?? [];
+  const servers: McpServerSpec[] = [];
+  const seen = new Map<string, number>();
+  entries.forEach((entry, index) => {
+    const location = `lightspeedMcp.mcpServers[${index}]`;
+    const server = parseStaticServer(entry.get(), defaultProviderId, location);
+    const earlier = seen.get(server.name);
+    if (earlier !== undefined) {
+      throw new Error(
+        `Invalid MCP server at ${location}: name '${server.name}' is already used by lightspeedMcp.mcpServers[${earlier}]`,
+      );
+    }
+    seen.set(server.name, index);
+    servers.push(server);
+  });
+  return servers;
+}

@@ -1,0 +1,7 @@
+export { lightspeedMcpPlugin as default } from './plugin';
+export {
+  mcpServerDeletePermission,
+  mcpServerListPermission,
+  mcpServerPermissions,
+  mcpServerRegisterPermission,
+} from './permissions';

@@ -1,0 +1,171 @@
+import { LlamaStackConfig } from '../config';
+
+/**
+ * What went wrong in a call to Llama Stack, in the few kinds the plugin answers differently:
+ * - `conflict`: Llama Stack holds a different toolgroup with that id (it answers 400 "already exists");
+ * - `rejected`: any other 4xx: the request will not succeed by retrying it;
+ * - `unavailable`: refused connection, timeout, 429 or 5xx: worth retrying later;
+ * - `no-toolgroups-api`: this Llama Stack has no toolgroups API at all (0.7 and later answer 404).
+ */
+export type LlamaStackFailure = 'conflict' | 'rejected' | 'unavailable' | 'no-toolgroups-api';
+
+/** Its message is for the log only: it can hold Llama Stack's own error text. */
+export class LlamaStackError extends Error {
+  override name = 'LlamaStackError';
+  constructor(
+    readonly failure: LlamaStackFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Toolgroup {
+  identifier: string;
+  provider_id: string;
+  mcp_endpoint?: { uri: string } | null;
+}
+
+export interface RegisterToolgroupRequest {
+  toolgroupId: string;
+  providerId: string;
+  mcpEndpointUri: string;
+}
+
+/** The toolgroups API of Llama Stack 0.2 - 0.6, as far as the plugin uses it. */
+export interface ToolgroupsApi {
+  registerToolgroup(request: RegisterToolgroupRequest): Promise<void>;
+  /** Resolves `absent` when Llama Stack has the API but not the toolgroup. */
+  unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'>;
+  listToolgroups(): Promise<Toolgroup[]>;
+}
+
+interface UpstreamResponse {
+  status: number;
+  text: string;
+}
+
+const LOGGED_BODY_LIMIT = 500;
+
+export class LlamaStackClient implements ToolgroupsApi {
+  constructor(private readonly config: LlamaStackConfig) {}
+
+  async registerToolgroup(request: RegisterToolgroupRequest): Promise<void> {
+    const response = await this.call('POST', '/v1/toolgroups', {
+      toolgroup_id: request.toolgroupId,
+      provider_id: request.providerId,
+      mcp_endpoint: { uri: request.mcpEndpointUri },
+    });
+    if (isSuccess(response)) {
+      return;
+    }
+    if (response.status === 400 && /already exists/i.test(response.text)) {
+      throw this.failure('conflict', 'POST /v1/toolgroups', response);
+    }
+    throw await this.failureOf('POST /v1/toolgroups', response);
+  }
+
+  async unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'> {
+    const route = `/v1/toolgroups/${encodeURIComponent(toolgroupId)}`;
+    const response = await this.call('DELETE', route);
+    if (isSuccess(response)) {
+      return 'unregistered';
+    }
+    if (response.status === 404 && (await this.hasToolgroupsApi())) {
+      return 'absent';
+    }
+    throw await this.failureOf(`DELETE ${route}`, response);
+  }
+
+  async listToolgroups(): Promise<Toolgroup[]> {
+    const response = await this.call('GET', '/v1/toolgroups');
+    if (!isSuccess(response)) {
+      throw await this.failureOf('GET /v1/toolgroups', response);
+    }
+    try {
+      const data = JSON.parse(response.text)?.data;
+      if (Array.isArray(data)) {
+        return data;
+      }
+    } catch {
+      // fall through: same answer as a body without `data`
+    }
+    throw this.failure('rejected', 'GET /v1/toolgroups', { ...response, text: 'answer is not {"data": [...]}' });
+  }
+
+  /**
+   * A 404 from a toolgroup route means "no such toolgroup" only when the list route exists; Llama Stack
+   * 0.7+ answers 404 everywhere, and taking that for "already gone" would report a false success.
+   */
+  private async hasToolgroupsApi(): Promise<boolean> {
+    const response = await this.call('GET', '/v1/toolgroups');
+    if (isSuccess(response)) {
+      return true;
+    }
+    if (response.status === 404) {
+      return false;
+    }
+    throw this.failure(classify(response.status), 'GET /v1/toolgroups', response);
+  }
+
+  private async failureOf(operation: string, response: UpstreamResponse): Promise<LlamaStackError> {
+    if (response.status === 404 && !(await this.hasToolgroupsApi())) {
+      return new LlamaStackError(
+        'no-toolgroups-api',
+        `Llama Stack at ${this.config.baseUrl} has no toolgroups API: it answered 404 to ${operation} and to ` +
+          'GET /v1/toolgroups. Llama Stack 0.7 and later removed that API; use Llama Stack 0.2 - 0.6.',
+      );
+    }
+    return this.failure(classify(response.status), operation, response);
+  }
+
+  private failure(kind: LlamaStackFailure, operation: string, response: UpstreamResponse): LlamaStackError {
+    const body = response.text.length > LOGGED_BODY_LIMIT ? `${response.text.slice(0, LOGGED_BODY_LIMIT)}...` : response.text;
+    return new LlamaStackError(
+      kind,
+      `Llama Stack at ${this.config.baseUrl} answered ${response.status} to ${operation}: ${body}`,
+    );
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<UpstreamResponse> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+    }
+    if (this.config.token) {
+      headers.authorization = `Bearer ${this.config.token}`;
+    }
+    try {
+      const response = await fetch(`${this.config.baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        // A redirect would replay the call somewhere the admin did not configure.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+      return { status: response.status, text: await response.text() };
+    } catch (error) {
+      throw new LlamaStackError('unavailable', `${method} ${this.config.baseUrl}${path} failed: ${describeFetchError(error, this.config.timeoutMs)}`);
+    }
+  }
+}
+
+function isSuccess(response: UpstreamResponse) {
+  return response.status >= 200 && response.status < 300;
+}
+
+function classify(status: number): LlamaStackFailure {
+  return status >= 500 || status === 429 || status === 408 ? 'unavailable' : 'rejected';
+}
+
+function describeFetchError(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError' || error.name === 'AbortError') {
+      return `no answer within ${timeoutMs} ms`;
+    }
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ?? cause?.message ?? error.message;
+  }
+  return String(error);
+}

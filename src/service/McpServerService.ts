@@ -1,0 +1,190 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
+import { BadGatewayError } from '../errors';
+import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
+import { McpServer, McpServerSpec } from '../types';
+
+export interface McpServerServiceOptions {
+  store: McpServerStore;
+  llamaStack: ToolgroupsApi;
+  staticServers: McpServerSpec[];
+  logger: LoggerService;
+}
+
+/**
+ * The use cases of the plugin and their order of work. The one place that knows both the config
+ * servers and the stored ones, and keeps the store and Llama Stack in line.
+ */
+export class McpServerService {
+  private readonly store: McpServerStore;
+  private readonly llamaStack: ToolgroupsApi;
+  private readonly staticServers: McpServerSpec[];
+  private readonly staticNames: Set<string>;
+  private readonly logger: LoggerService;
+  private llamaStackWasUnavailable = false;
+
+  constructor(options: McpServerServiceOptions) {
+    this.store = options.store;
+    this.llamaStack = options.llamaStack;
+    this.staticServers = options.staticServers;
+    this.staticNames = new Set(options.staticServers.map(s => s.name));
+    this.logger = options.logger;
+  }
+
+  /** Claims the name durably, registers the toolgroup, and rolls the claim back if Llama Stack fails. */
+  async register(spec: McpServerSpec, createdBy: string): Promise<McpServer> {
+    const record = this.staticNames.has(spec.name) ? undefined : await this.store.claim(spec, createdBy);
+    if (!record) {
+      throw new ConflictError(`MCP server '${spec.name}' already exists`);
+    }
+
+    try {
+      await this.llamaStack.registerToolgroup({
+        toolgroupId: spec.name,
+        providerId: spec.providerId,
+        mcpEndpointUri: spec.url,
+      });
+    } catch (error) {
+      await this.releaseClaim(record);
+      throw this.toResponseError(error, 'register', spec.name);
+    }
+
+    if (!(await this.store.transition(record.id, 'pending', 'registered'))) {
+      // A delete removed the claim while Llama Stack was registering: undo our half too.
+      await this.llamaStack.unregisterToolgroup(spec.name).catch(error => this.logFailure('roll back', spec.name, error));
+      throw new ConflictError(`MCP server '${spec.name}' was deleted while it was being registered`);
+    }
+    return toServer({ ...record, state: 'registered' });
+  }
+
+  /** Config servers first, in config order, then stored servers in registration order. */
+  async list(): Promise<McpServer[]> {
+    const records = await this.store.list();
+    return [
+      ...this.staticServers.map(server => ({ ...server, source: 'config' as const })),
+      // A config server shadows a stored one of the same name: the name is the toolgroup id.
+      ...records.filter(record => !this.staticNames.has(record.name)).map(toServer),
+    ];
+  }
+
+  /** Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails. */
+  async delete(name: string): Promise<void> {
+    if (this.staticNames.has(name)) {
+      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be deleted through the API`);
+    }
+    const record = await this.store.get(name);
+    if (!record) {
+      throw new NotFoundError(`MCP server '${name}' is not registered`);
+    }
+
+    // Marked first, so that a crash after Llama Stack answered leaves a record that says what was under way.
+    const previousState = record.state === 'deleting' ? 'registered' : record.state;
+    await this.store.transition(record.id, record.state, 'deleting');
+    try {
+      await this.llamaStack.unregisterToolgroup(name);
+    } catch (error) {
+      await this.store.transition(record.id, 'deleting', previousState);
+      throw this.toResponseError(error, 'unregister', name);
+    }
+    await this.store.remove(record.id);
+  }
+
+  /**
+   * Registers in Llama Stack each config server it does not hold. Llama Stack being down is expected
+   * (it may start after Backstage): one warning when that starts, one line when it is back.
+   */
+  async registerMissingStaticServers(): Promise<void> {
+    if (this.staticServers.length === 0) {
+      return;
+    }
+    let held: Map<string, string | undefined>;
+    try {
+      const toolgroups = await this.llamaStack.listToolgroups();
+      held = new Map(toolgroups.map(t => [t.identifier, t.mcp_endpoint?.uri]));
+    } catch (error) {
+      if (!this.llamaStackWasUnavailable) {
+        this.llamaStackWasUnavailable = true;
+        this.logger.warn(
+          `Could not reach Llama Stack to register the ${this.staticServers.length} MCP server(s) of app-config; ` +
+            `they will be registered once it answers. ${describe(error)}`,
+        );
+      }
+      return;
+    }
+    if (this.llamaStackWasUnavailable) {
+      this.llamaStackWasUnavailable = false;
+      this.logger.info('Llama Stack answers again; registering the MCP servers of app-config');
+    }
+
+    for (const server of this.staticServers) {
+      const heldUri = held.get(server.name);
+      if (heldUri === undefined && !held.has(server.name)) {
+        try {
+          await this.llamaStack.registerToolgroup({
+            toolgroupId: server.name,
+            providerId: server.providerId,
+            mcpEndpointUri: server.url,
+          });
+          this.logger.info(`Registered MCP server '${server.name}' of app-config in Llama Stack`);
+        } catch (error) {
+          this.logFailure('register', server.name, error);
+        }
+      } else if (heldUri !== server.url) {
+        // Left alone: the toolgroup may belong to someone else (lightspeed-stack registers its own).
+        this.logger.warn(
+          `Llama Stack holds a toolgroup '${server.name}' whose endpoint differs from app-config; leaving it unchanged`,
+        );
+      }
+    }
+  }
+
+  private async releaseClaim(record: McpServerRecord): Promise<void> {
+    try {
+      await this.store.remove(record.id);
+    } catch (error) {
+      // The record stays `pending`, which marks it as never confirmed by Llama Stack.
+      this.logger.error(`Could not roll back the claim of MCP server '${record.name}': ${describe(error)}`);
+    }
+  }
+
+  private logFailure(operation: string, name: string, error: unknown) {
+    this.logger.warn(`Could not ${operation} MCP server '${name}' in Llama Stack: ${describe(error)}`);
+  }
+
+  /** Fixed texts only: Llama Stack's own answer goes to the log, never to the caller. */
+  private toResponseError(error: unknown, operation: 'register' | 'unregister', name: string): Error {
+    if (!(error instanceof LlamaStackError)) {
+      return error as Error;
+    }
+    this.logFailure(operation, name, error);
+    const outcome = `MCP server '${name}' was not ${operation}ed`;
+    switch (error.failure) {
+      case 'conflict':
+        return new ConflictError(`Llama Stack already holds a different toolgroup named '${name}'; ${outcome}`);
+      case 'no-toolgroups-api': {
+        const message =
+          'Llama Stack has no toolgroups API (Llama Stack 0.7 and later removed it; this plugin needs 0.2 - 0.6); ' +
+          outcome;
+        return operation === 'register' ? new BadGatewayError(message) : new ServiceUnavailableError(message);
+      }
+      case 'rejected':
+        return operation === 'register'
+          ? new BadGatewayError(`Llama Stack rejected the registration; ${outcome}`)
+          : new ServiceUnavailableError(`Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`);
+      default:
+        return new ServiceUnavailableError(
+          `Llama Stack is unavailable; ${outcome}${operation === 'unregister' ? ', try again later' : ''}`,
+        );
+    }
+  }
+}
+
+function toServer(record: McpServerRecord): McpServer {
+  const { id: _id, state: _state, ...server } = record;
+  return { ...server, source: 'api' };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
