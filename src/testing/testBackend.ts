@@ -1,0 +1,106 @@
+import { LoggerService, RootLoggerService } from '@backstage/backend-plugin-api';
+import {
+  TestDatabaseId,
+  TestDatabases,
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import { createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { JsonObject } from '@backstage/types';
+import { Knex } from 'knex';
+import request from 'supertest';
+import { lightspeedMcpPlugin } from '../plugin';
+
+export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
+
+/**
+ * The databases every store and HTTP test runs on. In CI a missing PostgreSQL fails the run instead of
+ * silently skipping half of the suite.
+ */
+export function createTestDatabases(): TestDatabases {
+  const databases = TestDatabases.create({ ids: DATABASE_IDS });
+  if (process.env.CI && !databases.supports('POSTGRES_15')) {
+    throw new Error(
+      'PostgreSQL tests would be skipped: set BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING (see .ci/run)',
+    );
+  }
+  return databases;
+}
+
+/** Every line the plugin logged, with its metadata, for asserting what a log does (not) contain. */
+export class CapturedLogs {
+  readonly lines: Array<{ level: string; message: string; meta?: unknown }> = [];
+
+  text(): string {
+    return this.lines.map(l => `${l.level} ${l.message} ${l.meta === undefined ? '' : JSON.stringify(l.meta)}`).join('\n');
+  }
+
+  logger(fields: JsonObject = {}): LoggerService & RootLoggerService {
+    const log = (level: string) => (message: string, meta?: unknown) => {
+      this.lines.push({ level, message, meta: meta instanceof Error ? String(meta) : meta ?? fields });
+    };
+    return {
+      error: log('error'),
+      warn: log('warn'),
+      info: log('info'),
+      debug: log('debug'),
+      child: (childFields: JsonObject) => this.logger({ ...fields, ...childFields }),
+    };
+  }
+}
+
+export interface StartPluginOptions {
+  knex: Knex;
+  llamaStackUrl: string;
+  /** Decision of every permission check. Default: allow. */
+  permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY;
+  /** Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl). */
+  config?: JsonObject;
+  logs?: CapturedLogs;
+}
+
+export interface TestPlugin {
+  /** supertest against the backend; requests carry no credentials unless the test adds them. */
+  http: ReturnType<typeof request>;
+  stop(): Promise<void>;
+}
+
+export const USER = 'user:default/alice';
+/** Authorization header of a signed-in user. */
+export const asUser = mockCredentials.user.header(USER);
+export const BASE = '/api/lightspeed-mcp/v1/mcp-servers';
+
+/** The plugin in a real backend from startTestBackend, on the given database and Llama Stack. */
+export async function startPlugin(options: StartPluginOptions): Promise<TestPlugin> {
+  const { llamaStack, ...rest } = (options.config ?? {}) as { llamaStack?: JsonObject } & JsonObject;
+  const logs = options.logs;
+  const backend = await startTestBackend({
+    features: [
+      lightspeedMcpPlugin,
+      mockServices.rootConfig.factory({
+        data: {
+          lightspeedMcp: {
+            llamaStack: { baseUrl: options.llamaStackUrl, timeout: { milliseconds: 1500 }, ...llamaStack },
+            ...rest,
+          },
+        },
+      }),
+      mockServices.database.factory({ knex: options.knex }),
+      mockServices.permissions.factory({ result: options.permission ?? AuthorizeResult.ALLOW }),
+      // Without credentials a request is anonymous, as in a real backend (the mock default is a user).
+      mockServices.httpAuth.factory({ defaultCredentials: mockCredentials.none() }),
+      ...(logs
+        ? [
+            createServiceFactory({
+              service: coreServices.rootLogger,
+              deps: {},
+              factory: () => logs.logger(),
+            }),
+          ]
+        : []),
+    ],
+  });
+  return { http: request(backend.server), stop: () => backend.stop() };
+}
