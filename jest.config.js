@@ -1,7 +1,7 @@
 /** Plain jest with SWC: @backstage/cli does not install cleanly with npm here. */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/src', '<rootDir>/migrations'],
+  roots: ['<rootDir>/src'],
   transform: {
     '^.+\\.(t|j)sx?$': [
       '@swc/jest',

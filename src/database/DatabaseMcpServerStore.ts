@@ -19,13 +19,16 @@ interface Row {
   created_at: string | Date;
 }
 
-// migrations/ sits at the package root, two levels above this file in src/ and in dist/ alike.
-export const migrationsDirectory = path.resolve(__dirname, '..', '..', 'migrations');
+export const migrationsConfig: Knex.MigratorConfig = {
+  // migrations/ sits at the package root, two levels above this file in src/ and in dist/ alike.
+  directory: path.resolve(__dirname, '..', '..', 'migrations'),
+  loadExtensions: ['.js'],
+};
 
 /** Runs the package's migrations unless the deployment manages them (`backend.database.skipMigrations`). */
 export async function migrateUp(database: DatabaseService, knex: Knex): Promise<void> {
   if (!database.migrations?.skip) {
-    await knex.migrate.latest({ directory: migrationsDirectory });
+    await knex.migrate.latest(migrationsConfig);
   }
 }
 

@@ -1,0 +1,108 @@
+import { ConfigReader } from '@backstage/config';
+import { JsonObject } from '@backstage/types';
+import { readPluginConfig } from './config';
+
+const BASE_URL = 'http://llama-stack.example.com:8321';
+
+/** Reads `lightspeedMcp` with the given keys over a minimal valid llamaStack block. */
+function read(lightspeedMcp: JsonObject, llamaStack: JsonObject = {}) {
+  return readPluginConfig(
+    new ConfigReader({ lightspeedMcp: { ...lightspeedMcp, llamaStack: { baseUrl: BASE_URL, ...llamaStack } } }),
+  );
+}
+
+const VALID_SERVER = { name: 'docs', url: 'https://docs.example.com/mcp' };
+
+describe('readPluginConfig', () => {
+  it('applies the defaults to a minimal config', () => {
+    expect(read({})).toEqual({
+      llamaStack: { baseUrl: BASE_URL, timeoutMs: 10_000, token: undefined },
+      defaultProviderId: 'model-context-protocol',
+      staticServers: [],
+    });
+  });
+
+  it.each([
+    ['one trailing slash', `${BASE_URL}/`, BASE_URL],
+    ['several trailing slashes', `${BASE_URL}//`, BASE_URL],
+    ['a path with a trailing slash', `${BASE_URL}/llama/`, `${BASE_URL}/llama`],
+  ])('strips %s from baseUrl', (_case, baseUrl, expected) => {
+    expect(read({}, { baseUrl }).llamaStack.baseUrl).toBe(expected);
+  });
+
+  it('reads the timeout as a duration', () => {
+    expect(read({}, { timeout: { seconds: 3 } }).llamaStack.timeoutMs).toBe(3000);
+    expect(read({}, { timeout: { minutes: 1, milliseconds: 500 } }).llamaStack.timeoutMs).toBe(60_500);
+  });
+
+  it('reads the token', () => {
+    expect(read({}, { token: 's3cret' }).llamaStack.token).toBe('s3cret');
+  });
+
+  it.each<[string, JsonObject, RegExp]>([
+    ['a missing baseUrl', { baseUrl: undefined as unknown as string }, /baseUrl/],
+    ['an ftp: baseUrl', { baseUrl: 'ftp://x' }, /baseUrl/],
+    ['a relative baseUrl', { baseUrl: 'llama-stack:8321' }, /baseUrl/],
+    ['a zero timeout', { timeout: { seconds: 0 } }, /timeout/],
+  ])('throws on %s', (_case, llamaStack, message) => {
+    expect(() => read({}, llamaStack)).toThrow(message);
+  });
+
+  it('throws when the lightspeedMcp block is missing', () => {
+    expect(() => readPluginConfig(new ConfigReader({}))).toThrow(/lightspeedMcp/);
+  });
+
+  describe('static servers', () => {
+    it('parses camelCase keys and applies the default provider', () => {
+      const { staticServers } = read({
+        mcpServers: [
+          VALID_SERVER,
+          {
+            name: 'jira',
+            url: 'https://jira.example.com/mcp',
+            providerId: 'my-provider',
+            authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
+            headers: ['x-request-id'],
+            timeout: 30,
+          },
+        ],
+      });
+      expect(staticServers).toEqual([
+        { ...VALID_SERVER, providerId: 'model-context-protocol' },
+        {
+          name: 'jira',
+          url: 'https://jira.example.com/mcp',
+          providerId: 'my-provider',
+          authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
+          headers: ['x-request-id'],
+          timeout: 30,
+        },
+      ]);
+    });
+
+    it('applies a custom defaultProviderId', () => {
+      const config = read({ defaultProviderId: 'custom-mcp', mcpServers: [VALID_SERVER] });
+      expect(config.defaultProviderId).toBe('custom-mcp');
+      expect(config.staticServers).toEqual([{ ...VALID_SERVER, providerId: 'custom-mcp' }]);
+    });
+
+    it.each<[string, JsonObject, RegExp]>([
+      ['a bad url', { ...VALID_SERVER, name: 'jira', url: 'ftp://jira.example.com' }, /\burl\b/],
+      ['a snake_case key', { ...VALID_SERVER, name: 'jira', provider_id: 'model-context-protocol' }, /unknown field.*provider_id/],
+      ['a bad name', { ...VALID_SERVER, name: '.jira' }, /\bname\b/],
+      ['a bad timeout', { ...VALID_SERVER, name: 'jira', timeout: 0 }, /\btimeout\b/],
+      ['a bad authorization kind', { ...VALID_SERVER, name: 'jira', authorizationHeaders: { Authorization: 'bearer' } }, /authorizationHeaders/],
+      ['a missing url', { name: 'jira' }, /\burl\b/],
+    ])('rejects an entry with %s, naming the entry and the field', (_case, entry, field) => {
+      const call = () => read({ mcpServers: [VALID_SERVER, entry] });
+      expect(call).toThrow('lightspeedMcp.mcpServers[1]');
+      expect(call).toThrow(field);
+    });
+
+    it('rejects a duplicate name, naming both entries', () => {
+      const call = () =>
+        read({ mcpServers: [VALID_SERVER, { ...VALID_SERVER, name: 'jira' }, { ...VALID_SERVER, url: 'https://other.example.com' }] });
+      expect(call).toThrow(/lightspeedMcp\.mcpServers\[2\].*docs.*lightspeedMcp\.mcpServers\[0\]/);
+    });
+  });
+});

@@ -1,0 +1,22 @@
+import { createTestDatabases } from '../testing/testBackend';
+import { migrationsConfig } from './DatabaseMcpServerStore';
+
+const databases = createTestDatabases();
+
+describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
+  it('run up from an empty database, enforce unique names, and run down again', async () => {
+    const knex = await databases.init(databaseId);
+
+    await knex.migrate.latest(migrationsConfig);
+    const row = { name: 'x', url: 'http://x/mcp', provider_id: 'p', state: 'registered', created_by: 'user:default/a' };
+    await knex('mcp_servers').insert(row);
+    // The unique name is what makes concurrent registers on several replicas safe.
+    await expect(async () => knex('mcp_servers').insert({ ...row, url: 'http://y/mcp' })).rejects.toThrow();
+    const [stored] = await knex('mcp_servers').select();
+    expect(stored).toMatchObject({ ...row, id: 1, authorization_headers: null, headers: null, timeout: null });
+    expect(stored.created_at).toBeTruthy();
+
+    await knex.migrate.rollback(migrationsConfig, true);
+    expect(await knex.schema.hasTable('mcp_servers')).toBe(false);
+  });
+});
