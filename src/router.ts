@@ -37,9 +37,6 @@ export function createRouter(options: RouterOptions): express.Router {
   }
 
   router.post('/v1/mcp-servers', jsonBody, async (req, res) => {
-    if (req.body === undefined) {
-      throw new InputError('Request body must be JSON (Content-Type: application/json)');
-    }
     const spec = parseRegisterRequest(req.body, defaultProviderId);
     const credentials = await authorize(req, mcpServerRegisterPermission);
     const server = await service.register(spec, principalRef(credentials));
@@ -59,6 +56,11 @@ export function createRouter(options: RouterOptions): express.Router {
     res.json({ name, message: `MCP server '${name}' unregistered successfully` });
   });
 
+  // Express fails to decode a path like /v1/mcp-servers/%E0%A4%A with a URIError of its own.
+  router.use((error: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    next(error instanceof URIError ? new InputError("Invalid MCP server name: 'name' is not valid URL encoding") : error);
+  });
+
   return router;
 }
 
@@ -66,12 +68,18 @@ const parseJson = express.json({ limit: BODY_LIMIT_BYTES });
 
 /** express.json with the plugin's own messages in place of body-parser's. */
 const jsonBody: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+  // express.json skips other content types and leaves `{}`, which would read as "'name' is missing".
+  if (!req.is('application/json')) {
+    next(new InputError('Request body must be a JSON object sent as Content-Type: application/json'));
+    return;
+  }
   parseJson(req, res, (error?: unknown) => {
     const status = (error as { status?: number } | undefined)?.status;
     if (status === 413) {
       next(new PayloadTooLargeError(`Request body must be at most ${BODY_LIMIT_BYTES / 1024} KiB`));
     } else if (status === 400) {
-      next(new InputError('Request body is not valid JSON'));
+      // body-parser's strict mode also lands here for valid JSON that is not an object or array.
+      next(new InputError('Request body must be a JSON object'));
     } else {
       next(error);
     }

@@ -73,6 +73,11 @@ const BAD_BODIES: Array<[string, BadBody, string]> = [
   ['authorization_headers name with a space', withField('authorization_headers', { 'X Token': 'client' }), 'authorization_headers'],
   ['authorization_headers name with a colon', withField('authorization_headers', { 'X-Token:': 'client' }), 'authorization_headers'],
   ['authorization_headers empty name', withField('authorization_headers', { '': 'client' }), 'authorization_headers'],
+  [
+    'authorization_headers named __proto__',
+    { text: '{"name":"p","url":"http://p.example/mcp","authorization_headers":{"__proto__":"client"}}' },
+    'authorization_headers',
+  ],
   ['authorization_headers of 17 entries', withField('authorization_headers', authorizationHeaders(17)), 'authorization_headers'],
   [
     'authorization_headers duplicated case-insensitively',
@@ -105,7 +110,7 @@ const BAD_BODIES: Array<[string, BadBody, string]> = [
   ['invalid JSON text', { text: '{"name": "docs", "url": ' }, 'body'],
 ];
 
-/** Bodies that are not JSON at all: rejected, but (see the failing test) with a misleading message. */
+/** Bodies that are not JSON at all. */
 const NOT_JSON_BODIES: Array<[string, BadBody]> = [
   ['JSON sent as text/plain', { text: JSON.stringify(VALID), contentType: 'text/plain' }],
   ['no body at all', { text: '', contentType: 'text/plain' }],
@@ -118,6 +123,9 @@ const BAD_PATH_NAMES: Array<[string, string]> = [
   ['a control character', 'do\u0001cs'],
   ['a slash', 'team/docs'],
 ];
+
+/** Paths Express cannot decode; sent as they are. */
+const UNDECODABLE_PATH_NAMES = ['%E0%A4%A', '%'];
 
 /** Accepted bodies at the edges of each rule. */
 const EDGE_BODIES: Array<[string, Record<string, unknown>]> = [
@@ -190,19 +198,18 @@ describe.each(databases.eachSupportedId())('input validation on %s', databaseId 
     expect(res.body.error.message).toMatch(new RegExp(`\\b${field}\\b`, 'i'));
   });
 
-  it.each(NOT_JSON_BODIES)('rejects %s with 400', async (_case, body) => {
+  it.each(NOT_JSON_BODIES)('rejects %s with 400 saying the body must be JSON', async (_case, body) => {
     const res = await withoutSideEffects(() => post(body));
     expectBackstageError(res, 400);
     expect(res.body.error.name).toBe('InputError');
-  });
-
-  // KNOWN BUG (router.ts): express.json leaves `req.body` as `{}` for a non-JSON request, so the
-  // `req.body === undefined` check never fires and the caller is told "'name' must be a string; 'url'
-  // must be a string" although the body held both. Remove `.failing` once the router says "JSON".
-  it.failing.each(NOT_JSON_BODIES)('tells the sender of %s that the body must be JSON', async (_case, body) => {
-    const res = await post(body);
     expect(res.body.error.message).toMatch(/\bJSON\b/);
     expect(res.body.error.message).not.toMatch(/'name'/);
+  });
+
+  it.each(UNDECODABLE_PATH_NAMES)('rejects DELETE of the undecodable name %s with 400 naming the name', async name => {
+    const res = await withoutSideEffects(() => plugin.http.delete(`${BASE}/${name}`).set('authorization', asUser));
+    expectBackstageError(res, 400);
+    expect(res.body.error).toEqual({ name: 'InputError', message: "Invalid MCP server name: 'name' is not valid URL encoding" });
   });
 
   it.each(BAD_PATH_NAMES)('rejects DELETE of a name with %s with 400', async (_case, name) => {

@@ -64,9 +64,13 @@ function noCaseInsensitiveDuplicates(names: string[], ctx: z.RefinementCtx) {
 }
 
 const authorizationHeadersSchema = z
-  .record(headerNameSchema, z.enum(AUTHORIZATION_KINDS, { message: `values must be one of ${AUTHORIZATION_KINDS.join(', ')}` }), {
-    message: 'must be an object of header name to client, kubernetes or oauth',
+  // zod drops a `__proto__` key while building the record, which would lose the header silently.
+  .custom(value => !(value && typeof value === 'object' && Object.hasOwn(value, '__proto__')), {
+    message: "must not use '__proto__' as a header name",
   })
+  .pipe(z.record(headerNameSchema, z.enum(AUTHORIZATION_KINDS, { message: `values must be one of ${AUTHORIZATION_KINDS.join(', ')}` }), {
+    message: 'must be an object of header name to client, kubernetes or oauth',
+  }))
   .refine(value => Object.keys(value).length <= 16, 'must have at most 16 entries')
   .superRefine((value, ctx) => noCaseInsensitiveDuplicates(Object.keys(value), ctx));
 

@@ -11,7 +11,13 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
     const row = { name: 'x', url: 'http://x/mcp', provider_id: 'p', state: 'registered', created_by: 'user:default/a' };
     await knex('mcp_servers').insert(row);
     // The unique name is what makes concurrent registers on several replicas safe.
-    await expect(async () => knex('mcp_servers').insert({ ...row, url: 'http://y/mcp' })).rejects.toThrow();
+    const duplicate = await knex('mcp_servers')
+      .insert({ ...row, url: 'http://y/mcp' })
+      .then(
+        () => 'inserted',
+        (error: Error) => error.message,
+      );
+    expect(duplicate).toMatch(/unique/i);
     const [stored] = await knex('mcp_servers').select();
     expect(stored).toMatchObject({ ...row, id: 1, authorization_headers: null, headers: null, timeout: null });
     expect(stored.created_at).toBeTruthy();
