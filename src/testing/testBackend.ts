@@ -6,8 +6,10 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
+import { createBackendModule, createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { PermissionPolicy } from '@backstage/plugin-permission-node';
+import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
 import { JsonObject } from '@backstage/types';
 import { Knex } from 'knex';
 import request from 'supertest';
@@ -54,8 +56,11 @@ export class CapturedLogs {
 export interface StartPluginOptions {
   knex: Knex;
   llamaStackUrl: string;
-  /** Decision of every permission check. Default: allow. */
-  permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY;
+  /**
+   * The decision of every permission check, or a policy run by the real permission backend, which is
+   * then part of the test backend. Default: allow.
+   */
+  permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY | PermissionPolicy;
   /** Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl). */
   config?: JsonObject;
   logs?: CapturedLogs;
@@ -81,6 +86,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
       lightspeedMcpPlugin,
       mockServices.rootConfig.factory({
         data: {
+          permission: { enabled: true },
           lightspeedMcp: {
             llamaStack: { baseUrl: options.llamaStackUrl, timeout: { milliseconds: 1500 }, ...llamaStack },
             ...rest,
@@ -88,7 +94,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
         },
       }),
       mockServices.database.factory({ knex: options.knex }),
-      mockServices.permissions.factory({ result: options.permission ?? AuthorizeResult.ALLOW }),
+      ...permissionFeatures(options.permission ?? AuthorizeResult.ALLOW),
       // Without credentials a request is anonymous, as in a real backend (the mock default is a user).
       mockServices.httpAuth.factory({ defaultCredentials: mockCredentials.none() }),
       ...(logs
@@ -103,4 +109,25 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
     ],
   });
   return { http: request(backend.server), stop: () => backend.stop() };
+}
+
+function permissionFeatures(permission: NonNullable<StartPluginOptions['permission']>) {
+  if (typeof permission !== 'object') {
+    return [mockServices.permissions.factory({ result: permission })];
+  }
+  return [
+    import('@backstage/plugin-permission-backend'),
+    createBackendModule({
+      pluginId: 'permission',
+      moduleId: 'test-policy',
+      register(reg) {
+        reg.registerInit({
+          deps: { policy: policyExtensionPoint },
+          async init({ policy }) {
+            policy.setPolicy(permission);
+          },
+        });
+      },
+    }),
+  ];
 }
