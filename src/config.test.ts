@@ -54,30 +54,16 @@ describe('readPluginConfig', () => {
 
   describe('static servers', () => {
     it('parses camelCase keys and applies the default provider', () => {
-      const { staticServers } = read({
-        mcpServers: [
-          VALID_SERVER,
-          {
-            name: 'jira',
-            url: 'https://jira.example.com/mcp',
-            providerId: 'my-provider',
-            authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
-            headers: ['x-request-id'],
-            timeout: 30,
-          },
-        ],
-      });
-      expect(staticServers).toEqual([
-        { ...VALID_SERVER, providerId: 'model-context-protocol' },
-        {
-          name: 'jira',
-          url: 'https://jira.example.com/mcp',
-          providerId: 'my-provider',
-          authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
-          headers: ['x-request-id'],
-          timeout: 30,
-        },
-      ]);
+      const jira = {
+        name: 'jira',
+        url: 'https://jira.example.com/mcp',
+        providerId: 'my-provider',
+        authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
+        headers: ['x-request-id'],
+        timeout: 30,
+      };
+      const { staticServers } = read({ mcpServers: [VALID_SERVER, jira] });
+      expect(staticServers).toEqual([{ ...VALID_SERVER, providerId: 'model-context-protocol' }, jira]);
     });
 
     it('applies a custom defaultProviderId', () => {

@@ -154,14 +154,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
 
     it('answers 409 and rolls back when Llama Stack holds a different toolgroup of that id', async () => {
       const plugin = await start();
-      standIn.toolgroups.set('taken', {
-        identifier: 'taken',
-        provider_resource_id: 'taken',
-        provider_id: 'model-context-protocol',
-        type: 'tool_group',
-        mcp_endpoint: { uri: 'http://someone-else.example/mcp' },
-        args: null,
-      });
+      standIn.addToolgroup('taken', 'http://someone-else.example/mcp');
 
       const res = await register(plugin, { name: 'taken', url: 'http://mine.example/mcp' });
 
@@ -407,14 +400,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     });
 
     it('registers config servers missing from Llama Stack at startup, and leaves present ones alone', async () => {
-      standIn.toolgroups.set('docs', {
-        identifier: 'docs',
-        provider_resource_id: 'docs',
-        provider_id: 'model-context-protocol',
-        type: 'tool_group',
-        mcp_endpoint: { uri: 'https://docs.example.com/mcp' },
-        args: null,
-      });
+      standIn.addToolgroup('docs', 'https://docs.example.com/mcp');
       await start({ config: { mcpServers: STATIC_SERVERS } });
 
       await waitFor(() => standIn.toolgroups.has('jira'));

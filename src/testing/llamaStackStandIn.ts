@@ -122,6 +122,18 @@ export class LlamaStackStandIn {
     return this.calls.filter(c => c.method !== 'GET').map(c => `${c.method} ${c.path}`);
   }
 
+  /** Adds a toolgroup as if someone had registered it, e.g. a foreign one or a leftover. */
+  addToolgroup(identifier: string, uri: string, providerId = 'model-context-protocol'): void {
+    this.toolgroups.set(identifier, {
+      identifier,
+      provider_resource_id: identifier,
+      provider_id: providerId,
+      type: 'tool_group',
+      mcp_endpoint: { uri },
+      args: null,
+    });
+  }
+
   inject(fault: StandInFault, options: FaultOptions = {}): void {
     this.faults.push({ fault, options, left: options.times ?? Infinity });
   }
