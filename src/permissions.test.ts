@@ -1,33 +1,80 @@
-import { AuthorizeResult, isPermission } from '@backstage/plugin-permission-common';
-import { PermissionPolicy } from '@backstage/plugin-permission-node';
 import { mockCredentials } from '@backstage/backend-test-utils';
-import { mcpServerDeletePermission } from './permissions';
+import {
+  AuthorizeResult,
+  isPermission,
+  PermissionCondition,
+  PermissionCriteria,
+  PolicyDecision,
+  ResourcePermission,
+} from '@backstage/plugin-permission-common';
+import { PermissionPolicy } from '@backstage/plugin-permission-node';
+import { mcpServerRegisterPermission } from './permissions';
+import { createMcpServerConditionalDecision, mcpServerConditions as is } from './rules';
 import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { BASE, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { AuditorEvent, BASE, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
 
 const databases = createTestDatabases();
 
 const ADMIN = 'user:default/admin';
-const alice = mockCredentials.user.header('user:default/alice');
-const admin = mockCredentials.user.header(ADMIN);
+const ALICE = 'user:default/alice';
+const BOB = 'user:default/bob';
 
-/** Everyone may register and list; only the admin may delete. */
+function as(userEntityRef: string) {
+  return mockCredentials.user.header(userEntityRef);
+}
+
+type Conditions = PermissionCriteria<PermissionCondition<'lightspeed-mcp-server'>>;
+
+/**
+ * The test's policy: register and everything for the admin are allowed; for others, list and delete
+ * follow `conditionsFor` (undefined: deny).
+ */
+let conditionsFor: (action: 'list' | 'delete', user: { ref: string; claims: string[] }) => Conditions | undefined;
+
 const policy: PermissionPolicy = {
-  async handle(request, user) {
-    if (isPermission(request.permission, mcpServerDeletePermission)) {
-      return { result: user?.info.userEntityRef === ADMIN ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+  async handle(request, user): Promise<PolicyDecision> {
+    const ref = user?.info.userEntityRef ?? '';
+    if (isPermission(request.permission, mcpServerRegisterPermission) || ref === ADMIN) {
+      return { result: AuthorizeResult.ALLOW };
     }
-    return { result: AuthorizeResult.ALLOW };
+    const action = request.permission.attributes.action === 'read' ? 'list' : 'delete';
+    const conditions = conditionsFor(action, { ref, claims: user?.info.ownershipEntityRefs ?? [] });
+    return conditions
+      ? createMcpServerConditionalDecision(request.permission as ResourcePermission<'lightspeed-mcp-server'>, conditions)
+      : { result: AuthorizeResult.DENY };
   },
 };
 
-describe.each(databases.eachSupportedId())('with the real permission backend on %s', databaseId => {
+const STATIC_SERVERS = [
+  { name: 'docs', url: 'https://docs.example.com/mcp' },
+  { name: 'jira', url: 'https://jira.example.com/mcp' },
+];
+
+describe.each(databases.eachSupportedId())('conditional permissions and audit on %s', databaseId => {
   let standIn: LlamaStackStandIn;
   let plugin: TestPlugin;
+  let auditEvents: AuditorEvent[];
 
   beforeEach(async () => {
     standIn = await LlamaStackStandIn.start();
-    plugin = await startPlugin({ knex: await databases.init(databaseId), llamaStackUrl: standIn.url, permission: policy });
+    auditEvents = [];
+    plugin = await startPlugin({
+      knex: await databases.init(databaseId),
+      llamaStackUrl: standIn.url,
+      permission: policy,
+      config: { mcpServers: STATIC_SERVERS },
+      auditEvents,
+    });
+    conditionsFor = () => undefined;
+    for (const [user, name] of [
+      [ALICE, 'team-a-search'],
+      [ALICE, 'alice-notes'],
+      [BOB, 'team-a-wiki'],
+      [BOB, 'bob-tools'],
+    ]) {
+      const res = await plugin.http.post(BASE).set('authorization', as(user)).send({ name, url: `http://${name}.example/mcp` });
+      expect(res.status).toBe(201);
+    }
   });
 
   afterEach(async () => {
@@ -35,20 +82,171 @@ describe.each(databases.eachSupportedId())('with the real permission backend on 
     await standIn.stop();
   });
 
-  it("applies the policy's decision per user and action", async () => {
-    const registered = await plugin.http.post(BASE).set('authorization', alice).send({ name: 's', url: 'http://s.example/mcp' });
-    expect(registered.status).toBe(201);
+  async function listAs(user: string) {
+    const res = await plugin.http.get(BASE).set('authorization', as(user));
+    return { status: res.status, names: res.body.servers?.map((s: { name: string }) => s.name) };
+  }
 
-    const deniedDelete = await plugin.http.delete(`${BASE}/s`).set('authorization', alice);
-    expect(deniedDelete.status).toBe(403);
-    expect(standIn.toolgroups.has('s')).toBe(true);
-    expect(standIn.writeCalls()).toEqual(['POST /v1/toolgroups']);
+  function deleteAs(user: string, name: string) {
+    return plugin.http.delete(`${BASE}/${encodeURIComponent(name)}`).set('authorization', as(user));
+  }
 
-    const list = await plugin.http.get(BASE).set('authorization', alice);
-    expect(list.body.servers.map((s: { name: string }) => s.name)).toEqual(['s']);
+  it('shows an admin every server', async () => {
+    expect(await listAs(ADMIN)).toEqual({
+      status: 200,
+      names: ['docs', 'jira', 'team-a-search', 'alice-notes', 'team-a-wiki', 'bob-tools'],
+    });
+  });
 
-    const allowedDelete = await plugin.http.delete(`${BASE}/s`).set('authorization', admin);
-    expect(allowedDelete.status).toBe(200);
-    expect(standIn.toolgroups.has('s')).toBe(false);
+  it('answers 403 to a user whose list permission is denied', async () => {
+    expect((await listAs(ALICE)).status).toBe(403);
+  });
+
+  it.each<[string, Conditions, string[]]>([
+    ['the owner (config servers have none)', is.isOwner({ claims: [ALICE] }), ['team-a-search', 'alice-notes']],
+    ['owner refs compared case-insensitively', is.isOwner({ claims: ['User:Default/Bob'] }), ['team-a-wiki', 'bob-tools']],
+    ['no claims: nothing', is.isOwner({ claims: [] }), []],
+    ['source api', is.hasSource({ source: 'api' }), ['team-a-search', 'alice-notes', 'team-a-wiki', 'bob-tools']],
+    ['source config', is.hasSource({ source: 'config' }), ['docs', 'jira']],
+    ['a name prefix', is.hasNamePrefix({ prefix: 'team-a-' }), ['team-a-search', 'team-a-wiki']],
+    // A LIKE pattern would let "_" match the "-".
+    ['a name prefix taken literally', is.hasNamePrefix({ prefix: 'team_a' }), []],
+    ['a name prefix taken case-sensitively', is.hasNamePrefix({ prefix: 'TEAM-A-' }), []],
+    [
+      'allOf with not',
+      { allOf: [is.hasSource({ source: 'api' }), { not: is.hasNamePrefix({ prefix: 'team-a-' }) }] },
+      ['alice-notes', 'bob-tools'],
+    ],
+    [
+      'anyOf of allOf',
+      {
+        anyOf: [
+          { allOf: [is.isOwner({ claims: [BOB] }), is.hasNamePrefix({ prefix: 'team-a-' })] },
+          is.hasNamePrefix({ prefix: 'doc' }),
+        ],
+      },
+      ['docs', 'team-a-wiki'],
+    ],
+    ['not of anyOf', { not: { anyOf: [is.hasSource({ source: 'config' }), is.isOwner({ claims: [ALICE] })] } }, ['team-a-wiki', 'bob-tools']],
+  ])('lists with a condition on %s', async (_, conditions, expected) => {
+    conditionsFor = action => (action === 'list' ? conditions : undefined);
+    const { status, names } = await listAs(ALICE);
+    expect(status).toBe(200);
+    expect(names).toEqual(expected);
+  });
+
+  it('lists own servers and config servers with anyOf(IS_OWNER, HAS_SOURCE config)', async () => {
+    conditionsFor = (action, user) =>
+      action === 'list' ? { anyOf: [is.isOwner({ claims: user.claims }), is.hasSource({ source: 'config' })] } : undefined;
+    expect(await listAs(ALICE)).toEqual({ status: 200, names: ['docs', 'jira', 'team-a-search', 'alice-notes'] });
+    expect(await listAs(BOB)).toEqual({ status: 200, names: ['docs', 'jira', 'team-a-wiki', 'bob-tools'] });
+  });
+
+  it('lets an owner delete only their own servers', async () => {
+    conditionsFor = (action, user) => (action === 'delete' ? is.isOwner({ claims: user.claims }) : undefined);
+
+    const others = await deleteAs(ALICE, 'bob-tools');
+    const config = await deleteAs(ALICE, 'docs');
+    const own = await deleteAs(ALICE, 'alice-notes');
+
+    expect(others.status).toBe(403);
+    expect(others.body.error.message).toBe(
+      "Permission 'lightspeed.mcp-server.delete' is not granted for MCP server 'bob-tools'",
+    );
+    expect(config.status).toBe(403);
+    expect(own.status).toBe(200);
+    expect(standIn.writeCalls().filter(call => call.startsWith('DELETE'))).toEqual(['DELETE /v1/toolgroups/alice-notes']);
+    expect((await listAs(ADMIN)).names).toEqual(['docs', 'jira', 'team-a-search', 'team-a-wiki', 'bob-tools']);
+  });
+
+  it('answers 404 to a conditional delete of an unknown name and 403 to a denied one', async () => {
+    conditionsFor = (action, user) => (action === 'delete' ? is.isOwner({ claims: user.claims }) : undefined);
+    expect((await deleteAs(ALICE, 'ghost')).status).toBe(404);
+    conditionsFor = () => undefined;
+    expect((await deleteAs(ALICE, 'ghost')).status).toBe(403);
+  });
+
+  it('lets an admin delete any server', async () => {
+    expect((await deleteAs(ADMIN, 'bob-tools')).status).toBe(200);
+    expect(standIn.toolgroups.has('bob-tools')).toBe(false);
+  });
+
+  it('publishes the resource type with its rules and their params schemas', async () => {
+    const res = await plugin.http
+      .get('/api/lightspeed-mcp/.well-known/backstage/permissions/metadata')
+      .set('authorization', mockCredentials.service.header());
+
+    expect(res.status).toBe(200);
+    expect(res.body.permissions.map((p: { name: string; type: string }) => `${p.type}:${p.name}`)).toEqual([
+      'basic:lightspeed.mcp-server.register',
+      'resource:lightspeed.mcp-server.list',
+      'resource:lightspeed.mcp-server.delete',
+    ]);
+    const rules = Object.fromEntries(
+      res.body.rules.map((r: { name: string; resourceType: string; paramsSchema: any }) => [r.name, r]),
+    );
+    expect(Object.keys(rules).sort()).toEqual(['HAS_NAME_PREFIX', 'HAS_SOURCE', 'IS_OWNER']);
+    for (const rule of Object.values(rules) as Array<{ resourceType: string }>) {
+      expect(rule.resourceType).toBe('lightspeed-mcp-server');
+    }
+    expect(rules.IS_OWNER.paramsSchema.properties.claims).toMatchObject({ type: 'array', items: { type: 'string' } });
+    expect(rules.HAS_SOURCE.paramsSchema.properties.source).toMatchObject({ enum: ['config', 'api'] });
+    expect(rules.HAS_NAME_PREFIX.paramsSchema.properties.prefix).toMatchObject({ type: 'string', minLength: 1 });
+  });
+
+  it('records an audit event for allowed, denied and failed registers and deletes', async () => {
+    conditionsFor = (action, user) => (action === 'delete' ? is.isOwner({ claims: user.claims }) : undefined);
+    auditEvents.length = 0;
+    standIn.inject({ status: 500, message: 'UPSTREAM-DETAIL' }, { method: 'POST', times: 1 });
+
+    await plugin.http.post(BASE).set('authorization', as(BOB)).send({ name: 'fails', url: 'http://f.example/mcp' });
+    await plugin.http.post(BASE).set('authorization', as(BOB)).send({ name: 'bad name ', url: 'http://f.example/mcp' });
+    await deleteAs(ALICE, 'bob-tools');
+    await deleteAs(BOB, 'bob-tools');
+
+    const outcomes = auditEvents
+      .filter(e => e.status !== 'initiated')
+      .map(e => ({
+        eventId: e.eventId,
+        actor: e.actor.actorId,
+        status: e.status,
+        name: e.meta?.name,
+        reason: e.meta?.reason,
+      }));
+    expect(outcomes).toEqual([
+      {
+        eventId: 'mcp-server-register',
+        actor: BOB,
+        status: 'failed',
+        name: 'fails',
+        reason: "Llama Stack is unavailable; MCP server 'fails' was not registered",
+      },
+      {
+        eventId: 'mcp-server-register',
+        actor: BOB,
+        status: 'failed',
+        name: undefined,
+        reason: expect.stringContaining("'name' must start with a letter or digit"),
+      },
+      {
+        eventId: 'mcp-server-delete',
+        actor: ALICE,
+        status: 'failed',
+        name: 'bob-tools',
+        reason: "Permission 'lightspeed.mcp-server.delete' is not granted for MCP server 'bob-tools'",
+      },
+      { eventId: 'mcp-server-delete', actor: BOB, status: 'succeeded', name: 'bob-tools', reason: undefined },
+    ]);
+    expect(JSON.stringify(auditEvents)).not.toContain('UPSTREAM-DETAIL');
+    expect(JSON.stringify(auditEvents)).not.toMatch(/Bearer|mock-user-token/);
+  });
+
+  it('records a successful register with its actor and name', async () => {
+    auditEvents.length = 0;
+    await plugin.http.post(BASE).set('authorization', as(ALICE)).send({ name: 'new-one', url: 'http://n.example/mcp' });
+    expect(auditEvents.map(e => [e.eventId, e.status, e.actor.actorId, e.meta?.name])).toEqual([
+      ['mcp-server-register', 'initiated', ALICE, undefined],
+      ['mcp-server-register', 'succeeded', ALICE, 'new-one'],
+    ]);
   });
 });

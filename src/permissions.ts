@@ -1,21 +1,34 @@
 import { createPermission } from '@backstage/plugin-permission-common';
+import { createPermissionResourceRef } from '@backstage/plugin-permission-node';
+import { McpServerFilter } from './database/McpServerStore';
+import { McpServer } from './types';
 
-/** Guards POST /v1/mcp-servers. */
+/** The resource type of MCP servers; list and delete can be granted per server through its rules. */
+export const MCP_SERVER_RESOURCE_TYPE = 'lightspeed-mcp-server';
+
+export const mcpServerResourceRef = createPermissionResourceRef<McpServer, McpServerFilter>().with({
+  pluginId: 'lightspeed-mcp',
+  resourceType: MCP_SERVER_RESOURCE_TYPE,
+});
+
+/** Guards POST /v1/mcp-servers. Basic: before registration there is no server to put a condition on. */
 export const mcpServerRegisterPermission = createPermission({
   name: 'lightspeed.mcp-server.register',
   attributes: { action: 'create' },
 });
 
-/** Guards GET /v1/mcp-servers. */
+/** Guards GET /v1/mcp-servers; a conditional decision narrows the list. */
 export const mcpServerListPermission = createPermission({
   name: 'lightspeed.mcp-server.list',
   attributes: { action: 'read' },
+  resourceType: MCP_SERVER_RESOURCE_TYPE,
 });
 
-/** Guards DELETE /v1/mcp-servers/{name}. */
+/** Guards DELETE /v1/mcp-servers/{name}; a conditional decision is applied to that one server. */
 export const mcpServerDeletePermission = createPermission({
   name: 'lightspeed.mcp-server.delete',
   attributes: { action: 'delete' },
+  resourceType: MCP_SERVER_RESOURCE_TYPE,
 });
 
 export const mcpServerPermissions = [

@@ -2,8 +2,9 @@ import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api
 import { readPluginConfig } from './config';
 import { DatabaseMcpServerStore, migrateUp } from './database/DatabaseMcpServerStore';
 import { LlamaStackClient } from './llamaStack/LlamaStackClient';
-import { mcpServerPermissions } from './permissions';
+import { mcpServerPermissions, mcpServerResourceRef } from './permissions';
 import { createRouter } from './router';
+import { createServerConditions, mcpServerRules } from './rules';
 import { McpServerService } from './service/McpServerService';
 
 /** Lets Developer Lightspeed users register, list and delete MCP servers at runtime. */
@@ -20,10 +21,12 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         permissions: coreServices.permissions,
         permissionsRegistry: coreServices.permissionsRegistry,
         scheduler: coreServices.scheduler,
+        auditor: coreServices.auditor,
       },
-      async init({ config, logger, database, httpRouter, httpAuth, permissions, permissionsRegistry, scheduler }) {
+      async init(deps) {
+        const { config, logger, database, httpRouter, httpAuth, permissions, permissionsRegistry, scheduler, auditor } =
+          deps;
         const pluginConfig = readPluginConfig(config);
-        permissionsRegistry.addPermissions(mcpServerPermissions);
 
         const knex = await database.getClient();
         await migrateUp(database, knex);
@@ -34,8 +37,23 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           staticServers: pluginConfig.staticServers,
           logger,
         });
+        permissionsRegistry.addPermissions(mcpServerPermissions);
+        permissionsRegistry.addResourceType({
+          resourceRef: mcpServerResourceRef,
+          permissions: mcpServerPermissions.filter(permission => permission.type === 'resource'),
+          rules: Object.values(mcpServerRules),
+          // Resource refs are server names.
+          getResources: names => Promise.all(names.map(name => service.find(name))),
+        });
         httpRouter.use(
-          createRouter({ service, httpAuth, permissions, defaultProviderId: pluginConfig.defaultProviderId }),
+          createRouter({
+            service,
+            httpAuth,
+            permissions,
+            auditor,
+            toCondition: createServerConditions(permissionsRegistry.getPermissionRuleset(mcpServerResourceRef)),
+            defaultProviderId: pluginConfig.defaultProviderId,
+          }),
         );
 
         // Runs at startup and then every minute, so config servers reach a Llama Stack that starts later.

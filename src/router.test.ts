@@ -380,8 +380,18 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       expect(res.status).toBe(200);
       expect(res.body.permissions).toEqual([
         { type: 'basic', name: 'lightspeed.mcp-server.register', attributes: { action: 'create' } },
-        { type: 'basic', name: 'lightspeed.mcp-server.list', attributes: { action: 'read' } },
-        { type: 'basic', name: 'lightspeed.mcp-server.delete', attributes: { action: 'delete' } },
+        {
+          type: 'resource',
+          name: 'lightspeed.mcp-server.list',
+          attributes: { action: 'read' },
+          resourceType: 'lightspeed-mcp-server',
+        },
+        {
+          type: 'resource',
+          name: 'lightspeed.mcp-server.delete',
+          attributes: { action: 'delete' },
+          resourceType: 'lightspeed-mcp-server',
+        },
       ]);
     });
   });

@@ -1,14 +1,22 @@
 import {
+  AuditorService,
   BackstageCredentials,
   HttpAuthService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotAllowedError } from '@backstage/errors';
-import { AuthorizeResult, BasicPermission } from '@backstage/plugin-permission-common';
-import express, { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  AuthorizeResult,
+  BasicPermission,
+  ConditionalPolicyDecision,
+  ResourcePermission,
+} from '@backstage/plugin-permission-common';
+import { JsonObject } from '@backstage/types';
+import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import { PayloadTooLargeError } from './errors';
 import { mcpServerDeletePermission, mcpServerListPermission, mcpServerRegisterPermission } from './permissions';
+import { ServerCondition } from './rules';
 import { McpServerService } from './service/McpServerService';
 import { McpServer } from './types';
 import { parseName, parseRegisterRequest } from './validation';
@@ -19,42 +27,82 @@ export interface RouterOptions {
   service: McpServerService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
+  auditor: AuditorService;
+  /** Turns a conditional decision into a database filter and an in-memory test. */
+  toCondition(decision: ConditionalPolicyDecision): ServerCondition;
   defaultProviderId: string;
 }
 
 export function createRouter(options: RouterOptions): express.Router {
-  const { service, httpAuth, permissions, defaultProviderId } = options;
+  const { service, httpAuth, permissions, auditor, toCondition, defaultProviderId } = options;
   const router = Router();
 
-  /** Resolves the caller, or throws 403 when the permission is not granted outright. */
-  async function authorize(req: Request, permission: BasicPermission): Promise<BackstageCredentials> {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+  function credentialsOf(req: Request): Promise<BackstageCredentials> {
+    return httpAuth.credentials(req, { allow: ['user', 'service'] });
+  }
+
+  /** Throws 403 unless the permission is granted outright. */
+  async function authorize(credentials: BackstageCredentials, permission: BasicPermission): Promise<void> {
     const [decision] = await permissions.authorize([{ permission }], { credentials });
     if (decision.result !== AuthorizeResult.ALLOW) {
       throw new NotAllowedError(`Permission '${permission.name}' is not granted`);
     }
-    return credentials;
   }
 
-  router.post('/v1/mcp-servers', jsonBody, async (req, res) => {
-    const spec = parseRegisterRequest(req.body, defaultProviderId);
-    const credentials = await authorize(req, mcpServerRegisterPermission);
-    const server = await service.register(spec, principalRef(credentials));
-    res.status(201).json({ ...toWire(server), message: `MCP server '${server.name}' registered successfully` });
-  });
+  /** Throws 403 when denied; resolves the condition to apply, or undefined when everything is allowed. */
+  async function authorizeConditional(
+    credentials: BackstageCredentials,
+    permission: ResourcePermission,
+  ): Promise<ServerCondition | undefined> {
+    const [decision] = await permissions.authorizeConditional([{ permission }], { credentials });
+    if (decision.result === AuthorizeResult.DENY) {
+      throw new NotAllowedError(`Permission '${permission.name}' is not granted`);
+    }
+    return decision.result === AuthorizeResult.CONDITIONAL ? toCondition(decision) : undefined;
+  }
+
+  /**
+   * Records the operation with the auditor, allowed or denied, succeeded or failed. `meta` gets the
+   * server name once it is known; the reason of a failure is the plugin's own fixed message.
+   */
+  async function audited(req: Request, eventId: string, work: (meta: JsonObject) => Promise<void>) {
+    const meta: JsonObject = {};
+    const event = await auditor.createEvent({ eventId, severityLevel: 'medium', request: req });
+    try {
+      await work(meta);
+    } catch (error) {
+      await event.fail({ error: error as Error, meta: { ...meta, reason: (error as Error).message } });
+      throw error;
+    }
+    await event.success({ meta });
+  }
+
+  router.post('/v1/mcp-servers', (req, res) =>
+    audited(req, 'mcp-server-register', async meta => {
+      const spec = parseRegisterRequest(await readJsonBody(req, res), defaultProviderId);
+      meta.name = spec.name;
+      const credentials = await credentialsOf(req);
+      await authorize(credentials, mcpServerRegisterPermission);
+      const server = await service.register(spec, principalRef(credentials));
+      res.status(201).json({ ...toWire(server), message: `MCP server '${server.name}' registered successfully` });
+    }),
+  );
 
   router.get('/v1/mcp-servers', async (req, res) => {
-    await authorize(req, mcpServerListPermission);
-    const servers = await service.list();
+    const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
+    const servers = await service.list(condition);
     res.json({ servers: servers.map(toWire) });
   });
 
-  router.delete('/v1/mcp-servers/:name', async (req, res) => {
-    const name = parseName(req.params.name);
-    await authorize(req, mcpServerDeletePermission);
-    await service.delete(name);
-    res.json({ name, message: `MCP server '${name}' unregistered successfully` });
-  });
+  router.delete('/v1/mcp-servers/:name', (req, res) =>
+    audited(req, 'mcp-server-delete', async meta => {
+      const name = parseName(req.params.name);
+      meta.name = name;
+      const condition = await authorizeConditional(await credentialsOf(req), mcpServerDeletePermission);
+      await service.delete(name, condition);
+      res.json({ name, message: `MCP server '${name}' unregistered successfully` });
+    }),
+  );
 
   // Express fails to decode a path like /v1/mcp-servers/%E0%A4%A with a URIError of its own.
   router.use((error: unknown, _req: Request, _res: Response, next: NextFunction) => {
@@ -66,25 +114,29 @@ export function createRouter(options: RouterOptions): express.Router {
 
 const parseJson = express.json({ limit: BODY_LIMIT_BYTES });
 
-/** express.json with the plugin's own messages in place of body-parser's. */
-const jsonBody: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+/** express.json, with the plugin's own messages in place of body-parser's. */
+async function readJsonBody(req: Request, res: Response): Promise<unknown> {
   // express.json skips other content types and leaves `{}`, which would read as "'name' is missing".
   if (!req.is('application/json')) {
-    next(new InputError('Request body must be a JSON object sent as Content-Type: application/json'));
-    return;
+    throw new InputError('Request body must be a JSON object sent as Content-Type: application/json');
   }
-  parseJson(req, res, (error?: unknown) => {
-    const status = (error as { status?: number } | undefined)?.status;
-    if (status === 413) {
-      next(new PayloadTooLargeError(`Request body must be at most ${BODY_LIMIT_BYTES / 1024} KiB`));
-    } else if (status === 400) {
-      // body-parser's strict mode also lands here for valid JSON that is not an object or array.
-      next(new InputError('Request body must be a JSON object'));
-    } else {
-      next(error);
-    }
+  await new Promise<void>((resolve, reject) => {
+    parseJson(req, res, (error?: unknown) => {
+      const status = (error as { status?: number } | undefined)?.status;
+      if (status === 413) {
+        reject(new PayloadTooLargeError(`Request body must be at most ${BODY_LIMIT_BYTES / 1024} KiB`));
+      } else if (status === 400) {
+        // body-parser's strict mode also lands here for valid JSON that is not an object or array.
+        reject(new InputError('Request body must be a JSON object'));
+      } else if (error) {
+        reject(error);
+      } else {
+        resolve();
+      }
+    });
   });
-};
+  return req.body;
+}
 
 /** Who registered a server: the user's entity ref, or the calling service's subject. */
 function principalRef(credentials: BackstageCredentials): string {

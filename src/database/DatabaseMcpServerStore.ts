@@ -2,7 +2,8 @@ import { DatabaseService } from '@backstage/backend-plugin-api';
 import { Knex } from 'knex';
 import path from 'node:path';
 import { McpServerSpec } from '../types';
-import { McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
+import { PermissionCriteria } from '@backstage/plugin-permission-common';
+import { McpServerFilter, McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
 
 const TABLE = 'mcp_servers';
 
@@ -74,9 +75,35 @@ export class DatabaseMcpServerStore implements McpServerStore {
     return row ? toRecord(row) : undefined;
   }
 
-  async list(): Promise<McpServerRecord[]> {
-    const rows = await this.db<Row>(TABLE).orderBy('id', 'asc');
-    return rows.map(toRecord);
+  async list(filter?: PermissionCriteria<McpServerFilter>): Promise<McpServerRecord[]> {
+    const query = this.db<Row>(TABLE).orderBy('id', 'asc');
+    if (filter) {
+      query.where(builder => applyFilter(builder, filter));
+    }
+    return (await query).map(toRecord);
+  }
+}
+
+/** Turns permission criteria into SQL, so that a conditional list never loads rows it may not show. */
+function applyFilter(builder: Knex.QueryBuilder, filter: PermissionCriteria<McpServerFilter>): void {
+  if ('allOf' in filter) {
+    filter.allOf.forEach(part => builder.andWhere(inner => applyFilter(inner, part)));
+  } else if ('anyOf' in filter) {
+    if (filter.anyOf.length === 0) {
+      builder.whereRaw('1 = 0');
+    }
+    filter.anyOf.forEach(part => builder.orWhere(inner => applyFilter(inner, part)));
+  } else if ('not' in filter) {
+    builder.whereNot(inner => applyFilter(inner, filter.not));
+  } else if (filter.property === 'created_by') {
+    const refs = filter.values.map(ref => ref.toLocaleLowerCase('en-US'));
+    // whereIn with no values is false in knex, as the rule wants.
+    builder.whereIn(builder.client.raw('lower(??)', ['created_by']), refs);
+  } else if (filter.property === 'source') {
+    builder.whereRaw(filter.value === 'api' ? '1 = 1' : '1 = 0');
+  } else {
+    // substr compares case-sensitively on SQLite and PostgreSQL alike, unlike LIKE, and needs no escaping.
+    builder.whereRaw('substr(??, 1, ?) = ?', ['name', filter.value.length, filter.value]);
   }
 }
 

@@ -1,4 +1,5 @@
-import { McpServerSpec } from '../types';
+import { PermissionCriteria } from '@backstage/plugin-permission-common';
+import { McpServerSource, McpServerSpec } from '../types';
 
 /**
  * Where a stored server stands with Llama Stack. A crash between the steps of a register or delete
@@ -15,6 +16,14 @@ export interface McpServerRecord extends McpServerSpec {
   createdAt: string;
 }
 
+/** One condition on stored servers, as the permission rules produce it; nested with allOf/anyOf/not. */
+export type McpServerFilter =
+  /** Registered by one of these entity refs (case-insensitive). */
+  | { property: 'created_by'; values: string[] }
+  /** Stored servers are all `api`. */
+  | { property: 'source'; value: McpServerSource }
+  | { property: 'name_prefix'; value: string };
+
 /** The servers registered through the API; SQL lives behind this interface only. */
 export interface McpServerStore {
   /** Inserts the server as `pending`; resolves undefined when the name is taken. */
@@ -24,6 +33,6 @@ export interface McpServerStore {
   /** Removes the record with this id; false when it was already gone. */
   remove(id: number): Promise<boolean>;
   get(name: string): Promise<McpServerRecord | undefined>;
-  /** All records in registration order. */
-  list(): Promise<McpServerRecord[]>;
+  /** The records matching the filter (all without one), in registration order. */
+  list(filter?: PermissionCriteria<McpServerFilter>): Promise<McpServerRecord[]>;
 }

@@ -3,6 +3,7 @@ import { ConflictError, NotAllowedError, NotFoundError, ServiceUnavailableError 
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { BadGatewayError } from '../errors';
 import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
+import { ServerCondition } from '../rules';
 import { McpServer, McpServerSpec } from '../types';
 
 export interface McpServerServiceOptions {
@@ -58,24 +59,46 @@ export class McpServerService {
     return toServer({ ...record, state: 'registered' });
   }
 
-  /** Config servers first, in config order, then stored servers in registration order. */
-  async list(): Promise<McpServer[]> {
-    const records = await this.store.list();
+  /**
+   * Config servers first, in config order, then stored servers in registration order; with a
+   * condition, only the servers it matches (stored ones filtered by the database).
+   */
+  async list(condition?: ServerCondition): Promise<McpServer[]> {
+    const records = await this.store.list(condition?.filter);
+    const configServers = this.staticServers.map(toConfigServer);
     return [
-      ...this.staticServers.map(server => ({ ...server, source: 'config' as const })),
+      ...(condition ? configServers.filter(server => condition.matches(server)) : configServers),
       // A config server shadows a stored one of the same name: the name is the toolgroup id.
       ...records.filter(record => !this.staticNames.has(record.name)).map(toServer),
     ];
   }
 
-  /** Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails. */
-  async delete(name: string): Promise<void> {
-    if (this.staticNames.has(name)) {
-      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be deleted through the API`);
+  /** One server by name, from config or the database. */
+  async find(name: string): Promise<McpServer | undefined> {
+    const configServer = this.staticServers.find(server => server.name === name);
+    if (configServer) {
+      return toConfigServer(configServer);
     }
     const record = await this.store.get(name);
-    if (!record) {
+    return record && toServer(record);
+  }
+
+  /**
+   * Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails.
+   * With a condition, the server must match it.
+   */
+  async delete(name: string, condition?: ServerCondition): Promise<void> {
+    const configServer = this.staticServers.find(candidate => candidate.name === name);
+    const record = configServer ? undefined : await this.store.get(name);
+    const server = configServer ? toConfigServer(configServer) : record && toServer(record);
+    if (!server) {
       throw new NotFoundError(`MCP server '${name}' is not registered`);
+    }
+    if (condition && !condition.matches(server)) {
+      throw new NotAllowedError(`Permission 'lightspeed.mcp-server.delete' is not granted for MCP server '${name}'`);
+    }
+    if (!record) {
+      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be deleted through the API`);
     }
 
     // Marked first, so that a crash after Llama Stack answered leaves a record that says what was under way.
@@ -178,6 +201,10 @@ export class McpServerService {
         );
     }
   }
+}
+
+function toConfigServer(server: McpServerSpec): McpServer {
+  return { ...server, source: 'config' };
 }
 
 function toServer(record: McpServerRecord): McpServer {

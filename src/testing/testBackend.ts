@@ -1,4 +1,4 @@
-import { LoggerService, RootLoggerService } from '@backstage/backend-plugin-api';
+import { HttpAuthService, LoggerService, RootLoggerService } from '@backstage/backend-plugin-api';
 import {
   TestDatabaseId,
   TestDatabases,
@@ -11,6 +11,7 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { PermissionPolicy } from '@backstage/plugin-permission-node';
 import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
 import { JsonObject } from '@backstage/types';
+import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { Knex } from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin } from '../plugin';
@@ -64,6 +65,8 @@ export interface StartPluginOptions {
   /** Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl). */
   config?: JsonObject;
   logs?: CapturedLogs;
+  /** Receives every audit event, as Backstage's default auditor would write it. */
+  auditEvents?: AuditorEvent[];
 }
 
 export interface TestPlugin {
@@ -95,8 +98,8 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
       }),
       mockServices.database.factory({ knex: options.knex }),
       ...permissionFeatures(options.permission ?? AuthorizeResult.ALLOW),
-      // Without credentials a request is anonymous, as in a real backend (the mock default is a user).
-      mockServices.httpAuth.factory({ defaultCredentials: mockCredentials.none() }),
+      httpAuthLikeReal,
+      ...(options.auditEvents ? [auditorInto(options.auditEvents)] : []),
       ...(logs
         ? [
             createServiceFactory({
@@ -131,3 +134,45 @@ function permissionFeatures(permission: NonNullable<StartPluginOptions['permissi
     }),
   ];
 }
+
+export type AuditorEvent = Parameters<Parameters<typeof DefaultAuditorService.create>[0]>[0];
+
+/** Backstage's own auditor, writing into an array instead of the log. */
+function auditorInto(events: AuditorEvent[]) {
+  return createServiceFactory({
+    service: coreServices.auditor,
+    deps: { auth: coreServices.auth, httpAuth: coreServices.httpAuth, plugin: coreServices.pluginMetadata },
+    factory: deps =>
+      DefaultAuditorService.create(event => {
+        events.push(event);
+      }, deps),
+  });
+}
+
+const MOCK_SERVICE_TOKEN_PREFIX = 'mock-service-token:';
+
+/**
+ * The mock HTTP auth service, with two changes that make it behave like the real one:
+ * - a request without credentials is anonymous (the mock's default is a signed-in user);
+ * - a token sent on behalf of a user keeps the sending plugin as actor. The permission backend refuses
+ *   conditional decisions to user credentials without an actor, and the mock drops it.
+ */
+const httpAuthLikeReal = createServiceFactory({
+  service: coreServices.httpAuth,
+  deps: { plugin: coreServices.pluginMetadata },
+  factory({ plugin }) {
+    const httpAuth = mockServices.httpAuth({ pluginId: plugin.getId(), defaultCredentials: mockCredentials.none() });
+    return {
+      credentials: async (req, options) => {
+        const credentials = await httpAuth.credentials(req, options);
+        const token = req.headers.authorization?.match(/^Bearer (\S+)$/)?.[1];
+        if ((credentials.principal as { type: string }).type === 'user' && token?.startsWith(MOCK_SERVICE_TOKEN_PREFIX)) {
+          const { obo } = JSON.parse(token.slice(MOCK_SERVICE_TOKEN_PREFIX.length));
+          return mockCredentials.user(obo, { actor: { subject: 'plugin:lightspeed-mcp' } });
+        }
+        return credentials;
+      },
+      issueUserCookie: (res, options) => httpAuth.issueUserCookie(res, options),
+    } as HttpAuthService;
+  },
+});
