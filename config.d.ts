@@ -21,6 +21,13 @@ export interface Config {
      * Llama Stack provider of servers that name none. Default: `model-context-protocol`.
      */
     defaultProviderId?: string;
+    /** The reconciler, which brings Llama Stack in line with the database and app-config. */
+    reconcile?: {
+      /**
+       * How often it runs (one replica at a time). Default: 1 minute.
+       */
+      frequency?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
+    };
     /**
      * Static MCP servers: listed with `source: "config"`, read-only through the API, and registered in
      * Llama Stack at startup when missing there. Validated with the rules of the API.

@@ -19,7 +19,12 @@ describe('readPluginConfig', () => {
       llamaStack: { baseUrl: BASE_URL, timeoutMs: 10_000, token: undefined },
       defaultProviderId: 'model-context-protocol',
       staticServers: [],
+      reconcileFrequency: { minutes: 1 },
     });
+  });
+
+  it('reads the reconcile frequency', () => {
+    expect(read({ reconcile: { frequency: { seconds: 30 } } }).reconcileFrequency).toEqual({ seconds: 30 });
   });
 
   it.each([

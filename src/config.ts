@@ -1,5 +1,5 @@
 import { Config, readDurationFromConfig } from '@backstage/config';
-import { durationToMilliseconds } from '@backstage/types';
+import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { McpServerSpec } from './types';
 import { parseStaticServer } from './validation';
 
@@ -17,6 +17,8 @@ export interface PluginConfig {
   llamaStack: LlamaStackConfig;
   defaultProviderId: string;
   staticServers: McpServerSpec[];
+  /** How often the reconciler brings Llama Stack in line with the database and the config. */
+  reconcileFrequency: HumanDuration;
 }
 
 /** Reads and validates `lightspeedMcp`; throws a message naming the bad key, which stops the plugin. */
@@ -27,6 +29,9 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
     llamaStack: readLlamaStackConfig(config.getConfig('llamaStack')),
     defaultProviderId,
     staticServers: readStaticServers(config, defaultProviderId),
+    reconcileFrequency: config.has('reconcile.frequency')
+      ? readDurationFromConfig(config, { key: 'reconcile.frequency' })
+      : { minutes: 1 },
   };
 }
 

@@ -6,6 +6,9 @@ import { mcpServerPermissions, mcpServerResourceRef } from './permissions';
 import { createRouter } from './router';
 import { createServerConditions, mcpServerRules } from './rules';
 import { McpServerService } from './service/McpServerService';
+import { Reconciler } from './service/Reconciler';
+
+export const RECONCILE_TASK_ID = 'lightspeed-mcp-reconcile';
 
 /** Lets Developer Lightspeed users register, list and delete MCP servers at runtime. */
 export const lightspeedMcpPlugin = createBackendPlugin({
@@ -31,9 +34,11 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         const knex = await database.getClient();
         await migrateUp(database, knex);
 
+        const store = DatabaseMcpServerStore.create(knex);
+        const llamaStack = new LlamaStackClient(pluginConfig.llamaStack);
         const service = new McpServerService({
-          store: new DatabaseMcpServerStore(knex),
-          llamaStack: new LlamaStackClient(pluginConfig.llamaStack),
+          store,
+          llamaStack,
           staticServers: pluginConfig.staticServers,
           logger,
         });
@@ -56,12 +61,21 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           }),
         );
 
-        // Runs at startup and then every minute, so config servers reach a Llama Stack that starts later.
+        const reconciler = new Reconciler({
+          store,
+          llamaStack,
+          staticServers: pluginConfig.staticServers,
+          logger,
+          // A register or delete makes at most two Llama Stack calls, each bounded by the timeout.
+          staleAfterMs: 2 * pluginConfig.llamaStack.timeoutMs + 1000,
+          parallelism: 4,
+        });
+        // Runs at startup, then at the configured frequency, on one replica at a time.
         await scheduler.scheduleTask({
-          id: 'lightspeed-mcp-register-config-servers',
-          frequency: { minutes: 1 },
-          timeout: { minutes: 1 },
-          fn: () => service.registerMissingStaticServers(),
+          id: RECONCILE_TASK_ID,
+          frequency: pluginConfig.reconcileFrequency,
+          timeout: { minutes: 5 },
+          fn: () => reconciler.run(),
         });
 
         logger.info(

@@ -151,6 +151,8 @@ function toWire(server: McpServer) {
     url: server.url,
     provider_id: server.providerId,
     source: server.source,
+    status: server.status,
+    ...(server.statusMessage && { status_message: server.statusMessage }),
     ...(server.authorizationHeaders && { authorization_headers: server.authorizationHeaders }),
     ...(server.headers && { headers: server.headers }),
     ...(server.timeout !== undefined && { timeout: server.timeout }),

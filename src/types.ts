@@ -15,9 +15,18 @@ export interface McpServerSpec {
 
 export type McpServerSource = 'config' | 'api';
 
+/**
+ * Where a server stands with Llama Stack: `registered` (confirmed), `pending` (in progress or waiting
+ * for the reconciler) or `error` (the last attempt failed; see the status message).
+ */
+export type McpServerStatus = 'registered' | 'pending' | 'error';
+
 /** A server as the list shows it: config servers have no creator. */
 export interface McpServer extends McpServerSpec {
   source: McpServerSource;
+  status: McpServerStatus;
+  /** Fixed text of the plugin, set when status is `error`. */
+  statusMessage?: string;
   createdBy?: string;
   createdAt?: string;
 }

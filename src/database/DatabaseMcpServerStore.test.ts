@@ -32,6 +32,8 @@ describe.each(databases.eachSupportedId())('DatabaseMcpServerStore on %s', datab
       state: 'pending',
       createdBy: 'user:default/alice',
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      stateChangedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      statusMessage: undefined,
     });
     expect(await store.get('one')).toEqual(claimed);
   });

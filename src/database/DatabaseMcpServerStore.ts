@@ -1,4 +1,5 @@
 import { DatabaseService } from '@backstage/backend-plugin-api';
+import { ServiceUnavailableError } from '@backstage/errors';
 import { Knex } from 'knex';
 import path from 'node:path';
 import { McpServerSpec } from '../types';
@@ -6,6 +7,7 @@ import { PermissionCriteria } from '@backstage/plugin-permission-common';
 import { McpServerFilter, McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
 
 const TABLE = 'mcp_servers';
+const CONFIG_STATUS_TABLE = 'mcp_config_server_status';
 
 interface Row {
   id: number;
@@ -18,6 +20,8 @@ interface Row {
   state: McpServerState;
   created_by: string;
   created_at: string | Date;
+  state_changed_at: string | Date;
+  status_message: string | null;
 }
 
 export const migrationsConfig: Knex.MigratorConfig = {
@@ -34,6 +38,31 @@ export async function migrateUp(database: DatabaseService, knex: Knex): Promise<
 }
 
 export class DatabaseMcpServerStore implements McpServerStore {
+  /**
+   * The store as the plugin uses it: a database it cannot reach answers 503 with a message of the
+   * plugin, not 500 with the driver's text.
+   */
+  static create(db: Knex): McpServerStore {
+    const store = new DatabaseMcpServerStore(db);
+    return new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') {
+          return value;
+        }
+        return async (...args: unknown[]) => {
+          try {
+            return await value.apply(target, args);
+          } catch (error) {
+            throw isDatabaseUnavailable(error)
+              ? new ServiceUnavailableError('The plugin database is unavailable; try again later')
+              : error;
+          }
+        };
+      },
+    });
+  }
+
   constructor(private readonly db: Knex) {}
 
   async claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined> {
@@ -48,7 +77,8 @@ export class DatabaseMcpServerStore implements McpServerStore {
           timeout: server.timeout ?? null,
           state: 'pending',
           created_by: createdBy,
-          created_at: new Date().toISOString(),
+          created_at: now(),
+          state_changed_at: now(),
         })
         .returning('*');
       return toRecord(row);
@@ -61,8 +91,24 @@ export class DatabaseMcpServerStore implements McpServerStore {
   }
 
   async transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
-    const updated = await this.db<Row>(TABLE).where({ id, state: from }).update({ state: to });
+    const updated = await this.db<Row>(TABLE).where({ id, state: from }).update({ state: to, state_changed_at: now() });
     return updated > 0;
+  }
+
+  async setStatusMessage(id: number, message: string | undefined): Promise<void> {
+    await this.db<Row>(TABLE).where({ id }).update({ status_message: message ?? null });
+  }
+
+  async listConfigStatuses(): Promise<Map<string, string | undefined>> {
+    const rows = await this.db(CONFIG_STATUS_TABLE).select('name', 'status_message');
+    return new Map(rows.map(row => [row.name, row.status_message ?? undefined]));
+  }
+
+  async setConfigStatus(name: string, message: string | undefined): Promise<void> {
+    await this.db(CONFIG_STATUS_TABLE)
+      .insert({ name, status_message: message ?? null, updated_at: now() })
+      .onConflict('name')
+      .merge();
   }
 
   async remove(id: number): Promise<boolean> {
@@ -119,7 +165,37 @@ function toRecord(row: Row): McpServerRecord {
     state: row.state,
     createdBy: row.created_by,
     createdAt: new Date(row.created_at).toISOString(),
+    stateChangedAt: new Date(row.state_changed_at).toISOString(),
+    statusMessage: row.status_message ?? undefined,
   };
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  'SQLITE_BUSY',
+]);
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, name, message } = (error ?? {}) as { code?: string; name?: string; message?: string };
+  return (
+    (code !== undefined && CONNECTION_ERROR_CODES.has(code)) ||
+    name === 'KnexTimeoutError' ||
+    /Unable to acquire a connection|Connection terminated/i.test(message ?? '')
+  );
 }
 
 /** PostgreSQL reports 23505, SQLite SQLITE_CONSTRAINT_UNIQUE, MySQL ER_DUP_ENTRY. */

@@ -14,6 +14,10 @@ export interface McpServerRecord extends McpServerSpec {
   createdBy: string;
   /** ISO 8601 */
   createdAt: string;
+  /** ISO 8601: when the record entered its state. */
+  stateChangedAt: string;
+  /** Fixed text of the last failed sync with Llama Stack; absent when in sync. */
+  statusMessage?: string;
 }
 
 /** One condition on stored servers, as the permission rules produce it; nested with allOf/anyOf/not. */
@@ -30,9 +34,17 @@ export interface McpServerStore {
   claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined>;
   /** Moves the record from `from` to `to`; false when no record with that id is in state `from`. */
   transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean>;
+  /** Records the outcome of the last sync: a fixed message, or undefined when it succeeded. */
+  setStatusMessage(id: number, message: string | undefined): Promise<void>;
   /** Removes the record with this id; false when it was already gone. */
   remove(id: number): Promise<boolean>;
   get(name: string): Promise<McpServerRecord | undefined>;
   /** The records matching the filter (all without one), in registration order. */
   list(filter?: PermissionCriteria<McpServerFilter>): Promise<McpServerRecord[]>;
+  /**
+   * The sync status of config servers by name: undefined when registered, a fixed message when the
+   * last sync failed; names never synced are absent.
+   */
+  listConfigStatuses(): Promise<Map<string, string | undefined>>;
+  setConfigStatus(name: string, message: string | undefined): Promise<void>;
 }

@@ -51,7 +51,8 @@ export class LlamaStackClient implements ToolgroupsApi {
   constructor(private readonly config: LlamaStackConfig) {}
 
   async registerToolgroup(request: RegisterToolgroupRequest): Promise<void> {
-    const response = await this.call('POST', '/v1/toolgroups', {
+    const deadline = this.deadline();
+    const response = await this.call(deadline, 'POST', '/v1/toolgroups', {
       toolgroup_id: request.toolgroupId,
       provider_id: request.providerId,
       mcp_endpoint: { uri: request.mcpEndpointUri },
@@ -62,25 +63,27 @@ export class LlamaStackClient implements ToolgroupsApi {
     if (response.status === 400 && /already exists/i.test(response.text)) {
       throw this.failure('conflict', 'POST /v1/toolgroups', response);
     }
-    throw await this.failureOf('POST /v1/toolgroups', response);
+    throw await this.failureOf(deadline, 'POST /v1/toolgroups', response);
   }
 
   async unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'> {
     const route = `/v1/toolgroups/${encodeURIComponent(toolgroupId)}`;
-    const response = await this.call('DELETE', route);
+    const deadline = this.deadline();
+    const response = await this.call(deadline, 'DELETE', route);
     if (isSuccess(response)) {
       return 'unregistered';
     }
-    if (response.status === 404 && (await this.hasToolgroupsApi())) {
+    if (response.status === 404 && (await this.hasToolgroupsApi(deadline))) {
       return 'absent';
     }
-    throw await this.failureOf(`DELETE ${route}`, response);
+    throw await this.failureOf(deadline, `DELETE ${route}`, response);
   }
 
   async listToolgroups(): Promise<Toolgroup[]> {
-    const response = await this.call('GET', '/v1/toolgroups');
+    const deadline = this.deadline();
+    const response = await this.call(deadline, 'GET', '/v1/toolgroups');
     if (!isSuccess(response)) {
-      throw await this.failureOf('GET /v1/toolgroups', response);
+      throw await this.failureOf(deadline, 'GET /v1/toolgroups', response);
     }
     try {
       const data = JSON.parse(response.text)?.data;
@@ -97,8 +100,8 @@ export class LlamaStackClient implements ToolgroupsApi {
    * A 404 from a toolgroup route means "no such toolgroup" only when the list route exists; Llama Stack
    * 0.7+ answers 404 everywhere, and taking that for "already gone" would report a false success.
    */
-  private async hasToolgroupsApi(): Promise<boolean> {
-    const response = await this.call('GET', '/v1/toolgroups');
+  private async hasToolgroupsApi(deadline: number): Promise<boolean> {
+    const response = await this.call(deadline, 'GET', '/v1/toolgroups');
     if (isSuccess(response)) {
       return true;
     }
@@ -108,8 +111,8 @@ export class LlamaStackClient implements ToolgroupsApi {
     throw this.failure(classify(response.status), 'GET /v1/toolgroups', response);
   }
 
-  private async failureOf(operation: string, response: UpstreamResponse): Promise<LlamaStackError> {
-    if (response.status === 404 && !(await this.hasToolgroupsApi())) {
+  private async failureOf(deadline: number, operation: string, response: UpstreamResponse): Promise<LlamaStackError> {
+    if (response.status === 404 && !(await this.hasToolgroupsApi(deadline))) {
       return new LlamaStackError(
         'no-toolgroups-api',
         `Llama Stack at ${this.config.baseUrl} has no toolgroups API: it answered 404 to ${operation} and to ` +
@@ -127,7 +130,15 @@ export class LlamaStackClient implements ToolgroupsApi {
     );
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<UpstreamResponse> {
+  /**
+   * One operation may take two calls (a 404 is checked against GET /v1/toolgroups); both share one
+   * time limit, so no operation waits longer than the configured timeout.
+   */
+  private deadline(): number {
+    return Date.now() + this.config.timeoutMs;
+  }
+
+  private async call(deadline: number, method: string, path: string, body?: unknown): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -142,7 +153,7 @@ export class LlamaStackClient implements ToolgroupsApi {
         body: body === undefined ? undefined : JSON.stringify(body),
         // A redirect would replay the call somewhere the admin did not configure.
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.timeoutMs),
+        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
       });
       return { status: response.status, text: await response.text() };
     } catch (error) {

@@ -23,7 +23,6 @@ export class McpServerService {
   private readonly staticServers: McpServerSpec[];
   private readonly staticNames: Set<string>;
   private readonly logger: LoggerService;
-  private llamaStackWasUnavailable = false;
 
   constructor(options: McpServerServiceOptions) {
     this.store = options.store;
@@ -64,8 +63,11 @@ export class McpServerService {
    * condition, only the servers it matches (stored ones filtered by the database).
    */
   async list(condition?: ServerCondition): Promise<McpServer[]> {
-    const records = await this.store.list(condition?.filter);
-    const configServers = this.staticServers.map(toConfigServer);
+    const [records, configStatuses] = await Promise.all([
+      this.store.list(condition?.filter),
+      this.store.listConfigStatuses(),
+    ]);
+    const configServers = this.staticServers.map(server => toConfigServer(server, configStatuses));
     return [
       ...(condition ? configServers.filter(server => condition.matches(server)) : configServers),
       // A config server shadows a stored one of the same name: the name is the toolgroup id.
@@ -77,7 +79,7 @@ export class McpServerService {
   async find(name: string): Promise<McpServer | undefined> {
     const configServer = this.staticServers.find(server => server.name === name);
     if (configServer) {
-      return toConfigServer(configServer);
+      return toConfigServer(configServer, await this.store.listConfigStatuses());
     }
     const record = await this.store.get(name);
     return record && toServer(record);
@@ -90,7 +92,7 @@ export class McpServerService {
   async delete(name: string, condition?: ServerCondition): Promise<void> {
     const configServer = this.staticServers.find(candidate => candidate.name === name);
     const record = configServer ? undefined : await this.store.get(name);
-    const server = configServer ? toConfigServer(configServer) : record && toServer(record);
+    const server = configServer ? toConfigServer(configServer, new Map()) : record && toServer(record);
     if (!server) {
       throw new NotFoundError(`MCP server '${name}' is not registered`);
     }
@@ -111,55 +113,6 @@ export class McpServerService {
       throw this.toResponseError(error, 'unregister', name);
     }
     await this.store.remove(record.id);
-  }
-
-  /**
-   * Registers in Llama Stack each config server it does not hold. Llama Stack being down is expected
-   * (it may start after Backstage): one warning when that starts, one line when it is back.
-   */
-  async registerMissingStaticServers(): Promise<void> {
-    if (this.staticServers.length === 0) {
-      return;
-    }
-    let held: Map<string, string | undefined>;
-    try {
-      const toolgroups = await this.llamaStack.listToolgroups();
-      held = new Map(toolgroups.map(t => [t.identifier, t.mcp_endpoint?.uri]));
-    } catch (error) {
-      if (!this.llamaStackWasUnavailable) {
-        this.llamaStackWasUnavailable = true;
-        this.logger.warn(
-          `Could not reach Llama Stack to register the ${this.staticServers.length} MCP server(s) of app-config; ` +
-            `they will be registered once it answers. ${describe(error)}`,
-        );
-      }
-      return;
-    }
-    if (this.llamaStackWasUnavailable) {
-      this.llamaStackWasUnavailable = false;
-      this.logger.info('Llama Stack answers again; registering the MCP servers of app-config');
-    }
-
-    for (const server of this.staticServers) {
-      const heldUri = held.get(server.name);
-      if (heldUri === undefined && !held.has(server.name)) {
-        try {
-          await this.llamaStack.registerToolgroup({
-            toolgroupId: server.name,
-            providerId: server.providerId,
-            mcpEndpointUri: server.url,
-          });
-          this.logger.info(`Registered MCP server '${server.name}' of app-config in Llama Stack`);
-        } catch (error) {
-          this.logFailure('register', server.name, error);
-        }
-      } else if (heldUri !== server.url) {
-        // Left alone: the toolgroup may belong to someone else (lightspeed-stack registers its own).
-        this.logger.warn(
-          `Llama Stack holds a toolgroup '${server.name}' whose endpoint differs from app-config; leaving it unchanged`,
-        );
-      }
-    }
   }
 
   private async releaseClaim(record: McpServerRecord): Promise<void> {
@@ -203,13 +156,23 @@ export class McpServerService {
   }
 }
 
-function toConfigServer(server: McpServerSpec): McpServer {
-  return { ...server, source: 'config' };
+/** `statuses`: the last sync of each config server, as the reconciler recorded it. */
+function toConfigServer(server: McpServerSpec, statuses: Map<string, string | undefined>): McpServer {
+  const message = statuses.get(server.name);
+  return {
+    ...server,
+    source: 'config',
+    ...(statuses.has(server.name) ? statusOf(message) : { status: 'pending' }),
+  };
 }
 
 function toServer(record: McpServerRecord): McpServer {
-  const { id: _id, state: _state, ...server } = record;
-  return { ...server, source: 'api' };
+  const { id: _id, state, stateChangedAt: _since, statusMessage, ...server } = record;
+  return { ...server, source: 'api', ...(state === 'registered' ? statusOf(statusMessage) : { status: 'pending' }) };
+}
+
+function statusOf(message: string | undefined): Pick<McpServer, 'status' | 'statusMessage'> {
+  return message ? { status: 'error', statusMessage: message } : { status: 'registered' };
 }
 
 function describe(error: unknown): string {
