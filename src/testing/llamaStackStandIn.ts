@@ -193,7 +193,8 @@ export class LlamaStackStandIn {
       return;
     }
     if (fault && 'delayMs' in fault) {
-      await new Promise(resolve => setTimeout(resolve, fault.delayMs));
+      // unref: a delayed answer must not keep a finished test run alive.
+      await new Promise(resolve => setTimeout(resolve, fault.delayMs).unref());
     }
     if (fault && 'status' in fault) {
       this.sendError(res, fault.status, fault.message ?? `Injected failure ${fault.status}`);

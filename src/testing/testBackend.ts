@@ -14,7 +14,7 @@ import { JsonObject } from '@backstage/types';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { Knex } from 'knex';
 import request from 'supertest';
-import { lightspeedMcpPlugin } from '../plugin';
+import { lightspeedMcpPlugin, RECONCILE_TASK_ID } from '../plugin';
 
 export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
 
@@ -72,6 +72,8 @@ export interface StartPluginOptions {
 export interface TestPlugin {
   /** supertest against the backend; requests carry no credentials unless the test adds them. */
   http: ReturnType<typeof request>;
+  /** Runs the reconcile task now, as the scheduler would, and waits for it. */
+  reconcile(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,9 +86,14 @@ export const BASE = '/api/lightspeed-mcp/v1/mcp-servers';
 export async function startPlugin(options: StartPluginOptions): Promise<TestPlugin> {
   const { llamaStack, ...rest } = (options.config ?? {}) as { llamaStack?: JsonObject } & JsonObject;
   const logs = options.logs;
+  // The mock scheduler runs every task once at startup, and then only when triggered.
+  const scheduler = mockServices.scheduler() as ReturnType<typeof mockServices.scheduler> & {
+    factory(): ReturnType<typeof mockServices.scheduler.factory>;
+  };
   const backend = await startTestBackend({
     features: [
       lightspeedMcpPlugin,
+      scheduler.factory(),
       mockServices.rootConfig.factory({
         data: {
           permission: { enabled: true },
@@ -111,7 +118,11 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
         : []),
     ],
   });
-  return { http: request(backend.server), stop: () => backend.stop() };
+  return {
+    http: request(backend.server),
+    reconcile: () => scheduler.triggerTask(RECONCILE_TASK_ID),
+    stop: () => backend.stop(),
+  };
 }
 
 function permissionFeatures(permission: NonNullable<StartPluginOptions['permission']>) {
