@@ -16,6 +16,12 @@ export interface Config {
        * Time limit of each call to Llama Stack. Default: 10 seconds.
        */
       timeout?: { milliseconds?: number; seconds?: number; minutes?: number } | string;
+      /**
+       * Whether servers are registered as Llama Stack toolgroups: `auto` (default) when Llama Stack has the
+       * toolgroups API (0.2 - 0.6; probed at startup and on each reconcile), `enabled` always (a missing API
+       * is an error), `disabled` never (servers are only stored, for GET /v1/mcp-tools).
+       */
+      toolgroups?: 'auto' | 'enabled' | 'disabled';
     };
     /**
      * Llama Stack provider of servers that name none. Default: `model-context-protocol`.

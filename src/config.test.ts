@@ -16,7 +16,7 @@ const VALID_SERVER = { name: 'docs', url: 'https://docs.example.com/mcp' };
 describe('readPluginConfig', () => {
   it('applies the defaults to a minimal config', () => {
     expect(read({})).toEqual({
-      llamaStack: { baseUrl: BASE_URL, timeoutMs: 10_000, token: undefined },
+      llamaStack: { baseUrl: BASE_URL, timeoutMs: 10_000, token: undefined, toolgroups: 'auto' },
       defaultProviderId: 'model-context-protocol',
       staticServers: [],
       reconcileFrequency: { minutes: 1 },

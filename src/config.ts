@@ -1,6 +1,7 @@
 import { Config, readDurationFromConfig } from '@backstage/config';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { McpServerSpec } from './types';
+import { TOOLGROUPS_MODES, ToolgroupsMode } from './llamaStack/ToolgroupSync';
 import { parseStaticServer } from './validation';
 
 export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
@@ -11,6 +12,7 @@ export interface LlamaStackConfig {
   baseUrl: string;
   token?: string;
   timeoutMs: number;
+  toolgroups: ToolgroupsMode;
 }
 
 export interface PluginConfig {
@@ -52,10 +54,15 @@ function readLlamaStackConfig(config: Config): LlamaStackConfig {
   if (!(timeoutMs > 0)) {
     throw new Error('lightspeedMcp.llamaStack.timeout must be a positive duration');
   }
+  const toolgroups = config.getOptionalString('toolgroups') ?? 'auto';
+  if (!(TOOLGROUPS_MODES as readonly string[]).includes(toolgroups)) {
+    throw new Error(`lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`);
+  }
   return {
     baseUrl: baseUrl.replace(/\/+$/, ''),
     token: config.getOptionalString('token') || undefined,
     timeoutMs,
+    toolgroups: toolgroups as ToolgroupsMode,
   };
 }
 

@@ -2,6 +2,7 @@ import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api
 import { readPluginConfig } from './config';
 import { DatabaseMcpServerStore, migrateUp } from './database/DatabaseMcpServerStore';
 import { LlamaStackClient } from './llamaStack/LlamaStackClient';
+import { ToolgroupSync } from './llamaStack/ToolgroupSync';
 import { mcpServerPermissions, mcpServerResourceRef } from './permissions';
 import { createRouter } from './router';
 import { createServerConditions, mcpServerRules } from './rules';
@@ -36,9 +37,11 @@ export const lightspeedMcpPlugin = createBackendPlugin({
 
         const store = DatabaseMcpServerStore.create(knex);
         const llamaStack = new LlamaStackClient(pluginConfig.llamaStack);
+        const sync = new ToolgroupSync(pluginConfig.llamaStack.toolgroups, llamaStack, logger);
         const service = new McpServerService({
           store,
           llamaStack,
+          sync,
           staticServers: pluginConfig.staticServers,
           logger,
         });
@@ -64,6 +67,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         const reconciler = new Reconciler({
           store,
           llamaStack,
+          sync,
           staticServers: pluginConfig.staticServers,
           logger,
           // A register or delete makes at most two Llama Stack calls, each bounded by the timeout.
@@ -80,7 +84,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
 
         logger.info(
           `Serving MCP servers with Llama Stack at ${pluginConfig.llamaStack.baseUrl} ` +
-            `(${pluginConfig.staticServers.length} from app-config)`,
+            `(${pluginConfig.staticServers.length} from app-config), toolgroups mode ${sync.mode}`,
         );
       },
     });

@@ -176,8 +176,8 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       expect(await listed(plugin)).toEqual([]);
     });
 
-    it('says Llama Stack has no toolgroups API and stores nothing', async () => {
-      const plugin = await start();
+    it('says Llama Stack has no toolgroups API and stores nothing (toolgroups mode enabled)', async () => {
+      const plugin = await start({ config: { llamaStack: { toolgroups: 'enabled' } } });
       standIn.toolgroupsApi = false;
 
       const res = await register(plugin, { name: 'new', url: 'http://new.example/mcp' });
@@ -326,8 +326,8 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       expect(standIn.toolgroups.has('keep')).toBe(false);
     });
 
-    it('never reports a false success when Llama Stack has no toolgroups API', async () => {
-      const plugin = await start();
+    it('never reports a false success when Llama Stack has no toolgroups API (toolgroups mode enabled)', async () => {
+      const plugin = await start({ config: { llamaStack: { toolgroups: 'enabled' } } });
       await register(plugin, { name: 'stay', url: 'http://s.example/mcp' });
       standIn.toolgroupsApi = false;
 

@@ -17,9 +17,10 @@ export type McpServerSource = 'config' | 'api';
 
 /**
  * Where a server stands with Llama Stack: `registered` (confirmed), `pending` (in progress or waiting
- * for the reconciler) or `error` (the last attempt failed; see the status message).
+ * for the reconciler), `error` (the last attempt failed; see the status message), or `stored` when
+ * toolgroups are not synced (Llama Stack 0.7+, or sync disabled).
  */
-export type McpServerStatus = 'registered' | 'pending' | 'error';
+export type McpServerStatus = 'registered' | 'pending' | 'error' | 'stored';
 
 /** A server as the list shows it: config servers have no creator. */
 export interface McpServer extends McpServerSpec {

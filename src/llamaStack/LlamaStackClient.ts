@@ -38,6 +38,8 @@ export interface ToolgroupsApi {
   /** Resolves `absent` when Llama Stack has the API but not the toolgroup. */
   unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'>;
   listToolgroups(): Promise<Toolgroup[]>;
+  /** Whether Llama Stack has the toolgroups API at all (0.7 and later do not). */
+  probeToolgroupsApi(): Promise<boolean>;
 }
 
 interface UpstreamResponse {
@@ -48,7 +50,7 @@ interface UpstreamResponse {
 const LOGGED_BODY_LIMIT = 500;
 
 export class LlamaStackClient implements ToolgroupsApi {
-  constructor(private readonly config: LlamaStackConfig) {}
+  constructor(private readonly config: Omit<LlamaStackConfig, 'toolgroups'>) {}
 
   async registerToolgroup(request: RegisterToolgroupRequest): Promise<void> {
     const deadline = this.deadline();
@@ -94,6 +96,10 @@ export class LlamaStackClient implements ToolgroupsApi {
       // fall through: same answer as a body without `data`
     }
     throw this.failure('rejected', 'GET /v1/toolgroups', { ...response, text: 'answer is not {"data": [...]}' });
+  }
+
+  probeToolgroupsApi(): Promise<boolean> {
+    return this.hasToolgroupsApi(this.deadline());
   }
 
   /**

@@ -3,12 +3,14 @@ import { ConflictError, NotAllowedError, NotFoundError, ServiceUnavailableError 
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { BadGatewayError } from '../errors';
 import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
+import { ToolgroupSync } from '../llamaStack/ToolgroupSync';
 import { ServerCondition } from '../rules';
 import { McpServer, McpServerSpec } from '../types';
 
 export interface McpServerServiceOptions {
   store: McpServerStore;
   llamaStack: ToolgroupsApi;
+  sync: ToolgroupSync;
   staticServers: McpServerSpec[];
   logger: LoggerService;
 }
@@ -20,6 +22,7 @@ export interface McpServerServiceOptions {
 export class McpServerService {
   private readonly store: McpServerStore;
   private readonly llamaStack: ToolgroupsApi;
+  private readonly sync: ToolgroupSync;
   private readonly staticServers: McpServerSpec[];
   private readonly staticNames: Set<string>;
   private readonly logger: LoggerService;
@@ -27,6 +30,7 @@ export class McpServerService {
   constructor(options: McpServerServiceOptions) {
     this.store = options.store;
     this.llamaStack = options.llamaStack;
+    this.sync = options.sync;
     this.staticServers = options.staticServers;
     this.staticNames = new Set(options.staticServers.map(s => s.name));
     this.logger = options.logger;
@@ -40,11 +44,13 @@ export class McpServerService {
     }
 
     try {
-      await this.llamaStack.registerToolgroup({
-        toolgroupId: spec.name,
-        providerId: spec.providerId,
-        mcpEndpointUri: spec.url,
-      });
+      await this.whenSynced(() =>
+        this.llamaStack.registerToolgroup({
+          toolgroupId: spec.name,
+          providerId: spec.providerId,
+          mcpEndpointUri: spec.url,
+        }),
+      );
     } catch (error) {
       await this.releaseClaim(record);
       throw this.toResponseError(error, 'register', spec.name);
@@ -52,10 +58,12 @@ export class McpServerService {
 
     if (!(await this.store.transition(record.id, 'pending', 'registered'))) {
       // A delete removed the claim while Llama Stack was registering: undo our half too.
-      await this.llamaStack.unregisterToolgroup(spec.name).catch(error => this.logFailure('roll back', spec.name, error));
+      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(spec.name)).catch(error =>
+        this.logFailure('roll back', spec.name, error),
+      );
       throw new ConflictError(`MCP server '${spec.name}' was deleted while it was being registered`);
     }
-    return toServer({ ...record, state: 'registered' });
+    return this.present(toServer({ ...record, state: 'registered' }));
   }
 
   /**
@@ -72,17 +80,17 @@ export class McpServerService {
       ...(condition ? configServers.filter(server => condition.matches(server)) : configServers),
       // A config server shadows a stored one of the same name: the name is the toolgroup id.
       ...records.filter(record => !this.staticNames.has(record.name)).map(toServer),
-    ];
+    ].map(server => this.present(server));
   }
 
   /** One server by name, from config or the database. */
   async find(name: string): Promise<McpServer | undefined> {
     const configServer = this.staticServers.find(server => server.name === name);
     if (configServer) {
-      return toConfigServer(configServer, await this.store.listConfigStatuses());
+      return this.present(toConfigServer(configServer, await this.store.listConfigStatuses()));
     }
     const record = await this.store.get(name);
-    return record && toServer(record);
+    return record && this.present(toServer(record));
   }
 
   /**
@@ -107,12 +115,34 @@ export class McpServerService {
     const previousState = record.state === 'deleting' ? 'registered' : record.state;
     await this.store.transition(record.id, record.state, 'deleting');
     try {
-      await this.llamaStack.unregisterToolgroup(name);
+      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(name));
     } catch (error) {
       await this.store.transition(record.id, 'deleting', previousState);
       throw this.toResponseError(error, 'unregister', name);
     }
     await this.store.remove(record.id);
+  }
+
+  /**
+   * Runs a toolgroups call when toolgroups are synced. In `auto` mode, a Llama Stack found to have no
+   * toolgroups API turns sync off and the operation goes on without it.
+   */
+  private async whenSynced(call: () => Promise<unknown>): Promise<void> {
+    if (!(await this.sync.check())) {
+      return;
+    }
+    try {
+      await call();
+    } catch (error) {
+      if (!(error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && this.sync.apiMissing())) {
+        throw error;
+      }
+    }
+  }
+
+  /** Without toolgroup sync, every server is just `stored`. */
+  private present(server: McpServer): McpServer {
+    return this.sync.active ? server : { ...server, status: 'stored', statusMessage: undefined };
   }
 
   private async releaseClaim(record: McpServerRecord): Promise<void> {

@@ -1,6 +1,7 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { LlamaStackError, LlamaStackFailure, Toolgroup, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
+import { ToolgroupSync } from '../llamaStack/ToolgroupSync';
 import { McpServerSpec } from '../types';
 
 /** The fixed texts of `status_message`; Llama Stack's own answer goes to the log only. */
@@ -14,6 +15,7 @@ const SYNC_FAILURE_MESSAGES: Record<LlamaStackFailure, string> = {
 export interface ReconcilerOptions {
   store: McpServerStore;
   llamaStack: ToolgroupsApi;
+  sync: ToolgroupSync;
   staticServers: McpServerSpec[];
   logger: LoggerService;
   /**
@@ -47,12 +49,21 @@ export class Reconciler {
   }
 
   async run(): Promise<void> {
-    const { store, llamaStack, logger, staticServers } = this.options;
+    const { store, llamaStack, logger, staticServers, sync } = this.options;
     const started = Date.now();
+    const staleBefore = started - this.options.staleAfterMs;
     let held: Map<string, Toolgroup>;
     try {
+      if (!(await sync.check(true))) {
+        await this.settleWithoutSync(staleBefore, started);
+        return;
+      }
       held = new Map((await llamaStack.listToolgroups()).map(toolgroup => [toolgroup.identifier, toolgroup]));
     } catch (error) {
+      if (error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && sync.apiMissing()) {
+        await this.settleWithoutSync(staleBefore, started);
+        return;
+      }
       if (!this.llamaStackWasUnavailable) {
         this.llamaStackWasUnavailable = true;
         logger.warn(
@@ -69,7 +80,6 @@ export class Reconciler {
     }
 
     const counts: Counts = { checked: 0, registered: 0, completed: 0, rolledBack: 0, deleted: 0, failed: 0 };
-    const staleBefore = started - this.options.staleAfterMs;
     const [records, configStatuses] = await Promise.all([store.list(), store.listConfigStatuses()]);
     const jobs = [
       ...staticServers.map(server => ({
@@ -95,6 +105,27 @@ export class Reconciler {
       `Reconciled MCP servers with Llama Stack in ${Date.now() - started} ms: ${counts.checked} checked, ` +
         `${counts.registered} registered, ${counts.completed} interrupted registrations completed, ` +
         `${counts.rolledBack} rolled back, ${counts.deleted} interrupted deletions finished, ${counts.failed} failed`,
+    );
+  }
+
+  /** Without toolgroup sync there is nothing to ask Llama Stack: interrupted operations just finish. */
+  private async settleWithoutSync(staleBefore: number, started: number) {
+    const { store, logger, sync } = this.options;
+    let completed = 0;
+    let deleted = 0;
+    for (const record of await store.list()) {
+      if (Date.parse(record.stateChangedAt) >= staleBefore) {
+        continue;
+      }
+      if (record.state === 'pending' && (await store.transition(record.id, 'pending', 'registered'))) {
+        completed += 1;
+      } else if (record.state === 'deleting' && (await store.remove(record.id))) {
+        deleted += 1;
+      }
+    }
+    logger.info(
+      `Reconciled MCP servers without toolgroup sync (toolgroups mode ${sync.mode}) in ${Date.now() - started} ms: ` +
+        `${completed} interrupted registrations completed, ${deleted} interrupted deletions finished`,
     );
   }
 
