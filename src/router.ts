@@ -15,6 +15,7 @@ import { JsonObject } from '@backstage/types';
 import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import { PayloadTooLargeError } from './errors';
+import { parseMcpHeaders, toMcpTools } from './mcpTools';
 import { mcpServerDeletePermission, mcpServerListPermission, mcpServerRegisterPermission } from './permissions';
 import { ServerCondition } from './rules';
 import { McpServerService } from './service/McpServerService';
@@ -92,6 +93,14 @@ export function createRouter(options: RouterOptions): express.Router {
     const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
     const servers = await service.list(condition);
     res.json({ servers: servers.map(toWire) });
+  });
+
+  router.get('/v1/mcp-tools', async (req, res) => {
+    const mcpHeaders = parseMcpHeaders(req.headers['mcp-headers']);
+    const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
+    // A server whose register is still under way is not offered yet.
+    const servers = (await service.list(condition)).filter(server => server.status !== 'pending');
+    res.json(toMcpTools(servers, mcpHeaders, req.headers));
   });
 
   router.delete('/v1/mcp-servers/:name', (req, res) =>

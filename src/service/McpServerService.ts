@@ -140,9 +140,10 @@ export class McpServerService {
     }
   }
 
-  /** Without toolgroup sync, every server is just `stored`. */
+  /** Without toolgroup sync, a server is `stored`, unless its register is still under way. */
   private present(server: McpServer): McpServer {
-    return this.sync.active ? server : { ...server, status: 'stored', statusMessage: undefined };
+    const underWay = server.source === 'api' && server.status === 'pending';
+    return this.sync.active || underWay ? server : { ...server, status: 'stored', statusMessage: undefined };
   }
 
   private async releaseClaim(record: McpServerRecord): Promise<void> {
