@@ -33,6 +33,11 @@ export interface Config {
        * How often it runs (one replica at a time). Default: 1 minute.
        */
       frequency?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
+      /**
+       * How long one run may take. A replica that dies during a run holds the task this long, so keep it
+       * short enough for recovery and long enough for all servers. Default: 5 minutes.
+       */
+      timeout?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
     };
     /**
      * Static MCP servers: listed with `source: "config"`, read-only through the API, and registered in

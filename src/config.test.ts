@@ -20,11 +20,14 @@ describe('readPluginConfig', () => {
       defaultProviderId: 'model-context-protocol',
       staticServers: [],
       reconcileFrequency: { minutes: 1 },
+      reconcileTimeout: { minutes: 5 },
     });
   });
 
-  it('reads the reconcile frequency', () => {
-    expect(read({ reconcile: { frequency: { seconds: 30 } } }).reconcileFrequency).toEqual({ seconds: 30 });
+  it('reads the reconcile frequency and timeout', () => {
+    const config = read({ reconcile: { frequency: { seconds: 30 }, timeout: { seconds: 20 } } });
+    expect(config.reconcileFrequency).toEqual({ seconds: 30 });
+    expect(config.reconcileTimeout).toEqual({ seconds: 20 });
   });
 
   it.each([

@@ -21,6 +21,8 @@ export interface PluginConfig {
   staticServers: McpServerSpec[];
   /** How often the reconciler brings Llama Stack in line with the database and the config. */
   reconcileFrequency: HumanDuration;
+  /** How long one reconcile run may take; also how long a replica that died mid-run blocks the next. */
+  reconcileTimeout: HumanDuration;
 }
 
 /** Reads and validates `lightspeedMcp`; throws a message naming the bad key, which stops the plugin. */
@@ -31,10 +33,13 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
     llamaStack: readLlamaStackConfig(config.getConfig('llamaStack')),
     defaultProviderId,
     staticServers: readStaticServers(config, defaultProviderId),
-    reconcileFrequency: config.has('reconcile.frequency')
-      ? readDurationFromConfig(config, { key: 'reconcile.frequency' })
-      : { minutes: 1 },
+    reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? { minutes: 1 },
+    reconcileTimeout: readOptionalDuration(config, 'reconcile.timeout') ?? { minutes: 5 },
   };
+}
+
+function readOptionalDuration(config: Config, key: string): HumanDuration | undefined {
+  return config.has(key) ? readDurationFromConfig(config, { key }) : undefined;
 }
 
 function readLlamaStackConfig(config: Config): LlamaStackConfig {

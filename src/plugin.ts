@@ -78,7 +78,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         await scheduler.scheduleTask({
           id: RECONCILE_TASK_ID,
           frequency: pluginConfig.reconcileFrequency,
-          timeout: { minutes: 5 },
+          timeout: pluginConfig.reconcileTimeout,
           fn: () => reconciler.run(),
         });
 
