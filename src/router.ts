@@ -90,9 +90,15 @@ export function createRouter(options: RouterOptions): express.Router {
   );
 
   router.get('/v1/mcp-servers', async (req, res) => {
+    const page = parsePage(req.query);
     const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
-    const servers = await service.list(condition);
-    res.json({ servers: servers.map(toWire) });
+    if (!page) {
+      // Without `limit`, the whole list, as clients of lightspeed-stack's API expect.
+      res.json({ servers: (await service.list(condition)).map(toWire) });
+      return;
+    }
+    const { servers, nextCursor } = await service.listPage(condition, page.limit, page.cursor);
+    res.json({ servers: servers.map(toWire), ...(nextCursor && { next_cursor: nextCursor }) });
   });
 
   router.get('/v1/mcp-tools', async (req, res) => {
@@ -145,6 +151,25 @@ async function readJsonBody(req: Request, res: Response): Promise<unknown> {
     });
   });
   return req.body;
+}
+
+export const MAX_PAGE_SIZE = 10_000;
+
+function parsePage(query: Request['query']): { limit: number; cursor?: string } | undefined {
+  const { limit, cursor } = query;
+  if (limit === undefined) {
+    if (cursor !== undefined) {
+      throw new InputError("'cursor' needs 'limit'");
+    }
+    return undefined;
+  }
+  if (typeof limit !== 'string' || !/^\d{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE_SIZE) {
+    throw new InputError(`'limit' must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  }
+  if (cursor !== undefined && typeof cursor !== 'string') {
+    throw new InputError("'cursor' must be given once");
+  }
+  return { limit: Number(limit), cursor };
 }
 
 /** Who registered a server: the user's entity ref, or the calling service's subject. */

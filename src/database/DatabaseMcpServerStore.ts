@@ -4,7 +4,7 @@ import { Knex } from 'knex';
 import path from 'node:path';
 import { McpServerSpec } from '../types';
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
-import { McpServerFilter, McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
+import { ListOptions, McpServerFilter, McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
 
 const TABLE = 'mcp_servers';
 const CONFIG_STATUS_TABLE = 'mcp_config_server_status';
@@ -121,10 +121,20 @@ export class DatabaseMcpServerStore implements McpServerStore {
     return row ? toRecord(row) : undefined;
   }
 
-  async list(filter?: PermissionCriteria<McpServerFilter>): Promise<McpServerRecord[]> {
+  async list(filter?: PermissionCriteria<McpServerFilter>, options: ListOptions = {}): Promise<McpServerRecord[]> {
+    // Ordered by the primary key: registration order, and a page is an index range scan.
     const query = this.db<Row>(TABLE).orderBy('id', 'asc');
     if (filter) {
       query.where(builder => applyFilter(builder, filter));
+    }
+    if (options.afterId !== undefined) {
+      query.where('id', '>', options.afterId);
+    }
+    if (options.excludeNames?.length) {
+      query.whereNotIn('name', options.excludeNames);
+    }
+    if (options.limit !== undefined) {
+      query.limit(options.limit);
     }
     return (await query).map(toRecord);
   }

@@ -28,6 +28,15 @@ export type McpServerFilter =
   | { property: 'source'; value: McpServerSource }
   | { property: 'name_prefix'; value: string };
 
+export interface ListOptions {
+  /** Only records registered after the one with this id. */
+  afterId?: number;
+  /** At most this many records. */
+  limit?: number;
+  /** Leave out these names (config servers shadow stored ones of the same name). */
+  excludeNames?: string[];
+}
+
 /** The servers registered through the API; SQL lives behind this interface only. */
 export interface McpServerStore {
   /** Inserts the server as `pending`; resolves undefined when the name is taken. */
@@ -40,7 +49,7 @@ export interface McpServerStore {
   remove(id: number): Promise<boolean>;
   get(name: string): Promise<McpServerRecord | undefined>;
   /** The records matching the filter (all without one), in registration order. */
-  list(filter?: PermissionCriteria<McpServerFilter>): Promise<McpServerRecord[]>;
+  list(filter?: PermissionCriteria<McpServerFilter>, options?: ListOptions): Promise<McpServerRecord[]>;
   /**
    * The sync status of config servers by name: undefined when registered, a fixed message when the
    * last sync failed; names never synced are absent.

@@ -1,5 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import { ConflictError, InputError, NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { BadGatewayError } from '../errors';
 import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
@@ -71,16 +71,54 @@ export class McpServerService {
    * condition, only the servers it matches (stored ones filtered by the database).
    */
   async list(condition?: ServerCondition): Promise<McpServer[]> {
-    const [records, configStatuses] = await Promise.all([
-      this.store.list(condition?.filter),
-      this.store.listConfigStatuses(),
+    const [configServers, records] = await Promise.all([
+      this.visibleConfigServers(condition),
+      this.store.list(condition?.filter, { excludeNames: [...this.staticNames] }),
     ]);
+    return [...configServers, ...records.map(toServer)].map(server => this.present(server));
+  }
+
+  /**
+   * One page of the list, in the same order. The cursor names the last position shown: an index among
+   * the config servers, or the id of a stored server, so inserts never shift a page.
+   */
+  async listPage(
+    condition: ServerCondition | undefined,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ servers: McpServer[]; nextCursor?: string }> {
+    const position = decodeCursor(cursor);
+    const configServers = position.afterId === undefined ? await this.visibleConfigServers(condition) : [];
+    const configPage = configServers.slice(position.configIndex ?? 0, (position.configIndex ?? 0) + limit);
+    const storedWanted = limit - configPage.length;
+    // One more than wanted tells whether another page follows.
+    const records = await this.store.list(condition?.filter, {
+      afterId: position.afterId,
+      limit: storedWanted + 1,
+      excludeNames: [...this.staticNames],
+    });
+    const servers = [...configPage, ...records.slice(0, storedWanted).map(toServer)].map(server =>
+      this.present(server),
+    );
+
+    let nextCursor: string | undefined;
+    const configShownUpTo = (position.configIndex ?? 0) + configPage.length;
+    if (position.afterId === undefined && configShownUpTo < configServers.length) {
+      nextCursor = encodeCursor({ configIndex: configShownUpTo });
+    } else if (records.length > storedWanted) {
+      const lastShown = records[storedWanted - 1];
+      nextCursor = encodeCursor({ afterId: lastShown ? lastShown.id : position.afterId ?? 0 });
+    }
+    return { servers, nextCursor };
+  }
+
+  private async visibleConfigServers(condition?: ServerCondition): Promise<McpServer[]> {
+    if (this.staticServers.length === 0) {
+      return [];
+    }
+    const configStatuses = await this.store.listConfigStatuses();
     const configServers = this.staticServers.map(server => toConfigServer(server, configStatuses));
-    return [
-      ...(condition ? configServers.filter(server => condition.matches(server)) : configServers),
-      // A config server shadows a stored one of the same name: the name is the toolgroup id.
-      ...records.filter(record => !this.staticNames.has(record.name)).map(toServer),
-    ].map(server => this.present(server));
+    return condition ? configServers.filter(server => condition.matches(server)) : configServers;
   }
 
   /** One server by name, from config or the database. */
@@ -208,4 +246,28 @@ function statusOf(message: string | undefined): Pick<McpServer, 'status' | 'stat
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+interface CursorPosition {
+  /** Next config server to show. */
+  configIndex?: number;
+  /** Last stored server shown. */
+  afterId?: number;
+}
+
+function encodeCursor(position: CursorPosition): string {
+  const text = position.afterId !== undefined ? `a${position.afterId}` : `c${position.configIndex}`;
+  return Buffer.from(text).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): CursorPosition {
+  if (cursor === undefined) {
+    return {};
+  }
+  const match = /^([ac])(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) {
+    throw new InputError("Invalid 'cursor': use the next_cursor of a previous page");
+  }
+  const value = Number(match[2]);
+  return match[1] === 'a' ? { afterId: value } : { configIndex: value };
 }
