@@ -1,6 +1,4 @@
-import { Knex } from 'knex';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { asUser, BASE, CapturedLogs, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
 
 const databases = createTestDatabases();
 
@@ -10,28 +8,8 @@ const STATIC_SERVERS = [
 ];
 
 describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', databaseId => {
-  let knex: Knex;
-  let standIn: LlamaStackStandIn;
-  let logs: CapturedLogs;
-  const plugins: TestPlugin[] = [];
-
-  async function start(config: object = {}): Promise<TestPlugin> {
-    const plugin = await startPlugin({ knex, llamaStackUrl: standIn.url, logs, config: { mcpServers: STATIC_SERVERS, ...config } });
-    plugins.push(plugin);
-    return plugin;
-  }
-
-  beforeEach(async () => {
-    knex = await databases.init(databaseId);
-    standIn = await LlamaStackStandIn.start();
-    logs = new CapturedLogs();
-  });
-
-  afterEach(async () => {
-    await Promise.all(plugins.splice(0).map(p => p.stop()));
-    await standIn.stop();
-    expect(standIn.schemaViolations).toEqual([]);
-  });
+  const env = usePluginFixture(databases, databaseId);
+  const start = (config: object = {}) => env.start({ config: { mcpServers: STATIC_SERVERS, ...config } });
 
   async function list(plugin: TestPlugin) {
     const res = await plugin.http.get(BASE).set('authorization', asUser);
@@ -69,10 +47,10 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
       expect(created).toEqual([...names].sort());
       expect(results.filter(r => r.status === 409)).toHaveLength(100);
       expect(results.every(r => r.status === 201 || r.status === 409)).toBe(true);
-      expect([...standIn.toolgroups.keys()].filter(n => n.startsWith('server-')).sort()).toEqual([...names].sort());
+      expect([...env.standIn.toolgroups.keys()].filter(n => n.startsWith('server-')).sort()).toEqual([...names].sort());
       // Each toolgroup points at the URL of the register that won.
       for (const res of results.filter(r => r.status === 201)) {
-        expect(standIn.toolgroups.get(res.body.name)?.mcp_endpoint?.uri).toBe(res.body.url);
+        expect(env.standIn.toolgroups.get(res.body.name)?.mcp_endpoint?.uri).toBe(res.body.url);
       }
       expect(await list(a)).toEqual(await list(b));
       // Reported in the issue note: how long 120 concurrent registers took on this database.
@@ -86,41 +64,41 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
       for (const name of ['one', 'two']) {
         await plugin.http.post(BASE).set('authorization', asUser).send({ name, url: `http://${name}.example/mcp` });
       }
-      standIn.toolgroups.clear();
+      env.standIn.toolgroups.clear();
 
       await plugin.reconcile();
 
-      expect([...standIn.toolgroups.keys()].sort()).toEqual(['docs', 'jira', 'one', 'two']);
-      expect(standIn.toolgroups.get('one')?.mcp_endpoint).toEqual({ uri: 'http://one.example/mcp' });
+      expect([...env.standIn.toolgroups.keys()].sort()).toEqual(['docs', 'jira', 'one', 'two']);
+      expect(env.standIn.toolgroups.get('one')?.mcp_endpoint).toEqual({ uri: 'http://one.example/mcp' });
       expect(await statuses(plugin)).toEqual(['docs:registered', 'jira:registered', 'one:registered', 'two:registered']);
-      expect(logs.lines.filter(l => l.message.startsWith('Reconciled MCP servers')).at(-1)?.message).toMatch(
+      expect(env.logs.lines.filter(l => l.message.startsWith('Reconciled MCP servers')).at(-1)?.message).toMatch(
         /: 4 checked, 4 registered, 0 interrupted registrations completed, 0 rolled back, 0 interrupted deletions finished, 0 failed$/,
       );
     });
 
     it('registers config servers once a Llama Stack that was down at startup is up', async () => {
-      await standIn.stop();
+      await env.standIn.stop();
       const plugin = await start();
       expect(await statuses(plugin)).toEqual(['docs:pending', 'jira:pending']);
 
-      await standIn.restart();
+      await env.standIn.restart();
       await plugin.reconcile();
 
-      expect([...standIn.toolgroups.keys()].sort()).toEqual(['docs', 'jira']);
+      expect([...env.standIn.toolgroups.keys()].sort()).toEqual(['docs', 'jira']);
       expect(await statuses(plugin)).toEqual(['docs:registered', 'jira:registered']);
-      expect(logs.lines.filter(l => l.level === 'warn')).toHaveLength(1);
+      expect(env.logs.lines.filter(l => l.level === 'warn')).toHaveLength(1);
     });
 
     it('never removes a toolgroup the plugin did not create', async () => {
-      standIn.addToolgroup('foreign', 'http://foreign.example/mcp');
-      standIn.addToolgroup('docs', 'http://someone-elses-docs.example/mcp');
+      env.standIn.addToolgroup('foreign', 'http://foreign.example/mcp');
+      env.standIn.addToolgroup('docs', 'http://someone-elses-docs.example/mcp');
       const plugin = await start();
 
       await plugin.reconcile();
 
-      expect(standIn.toolgroups.get('foreign')?.mcp_endpoint).toEqual({ uri: 'http://foreign.example/mcp' });
-      expect(standIn.toolgroups.get('docs')?.mcp_endpoint).toEqual({ uri: 'http://someone-elses-docs.example/mcp' });
-      expect(standIn.writeCalls()).toEqual(['POST /v1/toolgroups']);
+      expect(env.standIn.toolgroups.get('foreign')?.mcp_endpoint).toEqual({ uri: 'http://foreign.example/mcp' });
+      expect(env.standIn.toolgroups.get('docs')?.mcp_endpoint).toEqual({ uri: 'http://someone-elses-docs.example/mcp' });
+      expect(env.standIn.writeCalls()).toEqual(['POST /v1/toolgroups']);
       const docs = (await list(plugin)).find(s => s.name === 'docs');
       expect(docs).toMatchObject({ status: 'error', status_message: 'Llama Stack holds a different toolgroup with this name' });
     });
@@ -128,12 +106,12 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
     it('shows a fixed-text error when Llama Stack refuses a re-registration, and clears it once it works', async () => {
       const plugin = await start();
       await plugin.http.post(BASE).set('authorization', asUser).send({ name: 'flaky', url: 'http://f.example/mcp' });
-      standIn.toolgroups.clear();
-      standIn.inject({ status: 422, message: 'UPSTREAM-DETAIL' }, { method: 'POST' });
+      env.standIn.toolgroups.clear();
+      env.standIn.inject({ status: 422, message: 'UPSTREAM-DETAIL' }, { method: 'POST' });
 
       await plugin.reconcile();
       const failed = (await list(plugin)).find(s => s.name === 'flaky');
-      standIn.clearFaults();
+      env.standIn.clearFaults();
       await plugin.reconcile();
 
       expect(failed).toMatchObject({ status: 'error', status_message: 'Llama Stack rejected the registration' });
@@ -151,23 +129,23 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
       }
       // What a crash leaves: registers that never answered, deletes that never removed the record.
       const long = new Date(Date.now() - 60_000).toISOString();
-      await knex('mcp_servers').whereIn('name', ['got-there', 'lost']).update({ state: 'pending', state_changed_at: long });
-      await knex('mcp_servers').whereIn('name', ['half-deleted', 'delete-done']).update({ state: 'deleting', state_changed_at: long });
-      standIn.toolgroups.delete('lost');
-      standIn.toolgroups.delete('delete-done');
+      await env.knex('mcp_servers').whereIn('name', ['got-there', 'lost']).update({ state: 'pending', state_changed_at: long });
+      await env.knex('mcp_servers').whereIn('name', ['half-deleted', 'delete-done']).update({ state: 'deleting', state_changed_at: long });
+      env.standIn.toolgroups.delete('lost');
+      env.standIn.toolgroups.delete('delete-done');
       expect(await statuses(plugin)).toContain('lost:pending');
 
       await plugin.reconcile();
 
       expect(await statuses(plugin)).toEqual(['docs:registered', 'jira:registered', 'got-there:registered']);
-      expect([...standIn.toolgroups.keys()].sort()).toEqual(['docs', 'got-there', 'jira']);
+      expect([...env.standIn.toolgroups.keys()].sort()).toEqual(['docs', 'got-there', 'jira']);
     });
 
     it('leaves a register that is still under way alone', async () => {
       const plugin = await start();
       await plugin.http.post(BASE).set('authorization', asUser).send({ name: 'young', url: 'http://y.example/mcp' });
-      await knex('mcp_servers').where({ name: 'young' }).update({ state: 'pending' });
-      standIn.toolgroups.delete('young');
+      await env.knex('mcp_servers').where({ name: 'young' }).update({ state: 'pending' });
+      env.standIn.toolgroups.delete('young');
 
       await plugin.reconcile();
 
@@ -179,7 +157,7 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
     it('answers 503 within the timeout and a small margin when Llama Stack is slow on delete', async () => {
       const plugin = await start();
       await plugin.http.post(BASE).set('authorization', asUser).send({ name: 'slow', url: 'http://s.example/mcp' });
-      standIn.inject({ delayMs: 10_000 }, { method: 'DELETE' });
+      env.standIn.inject({ delayMs: 10_000 }, { method: 'DELETE' });
 
       const started = Date.now();
       const res = await plugin.http.delete(`${BASE}/slow`).set('authorization', asUser);
@@ -193,8 +171,8 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
 
     it('answers 503 and changes nothing when the database is unavailable', async () => {
       const plugin = await start();
-      const writesBefore = standIn.writeCalls().length;
-      await knex.destroy();
+      const writesBefore = env.standIn.writeCalls().length;
+      await env.knex.destroy();
 
       const register = await plugin.http.post(BASE).set('authorization', asUser).send({ name: 'x', url: 'http://x.example/mcp' });
       const listing = await plugin.http.get(BASE).set('authorization', asUser);
@@ -206,7 +184,7 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
           message: 'The plugin database is unavailable; try again later',
         });
       }
-      expect(standIn.writeCalls().length).toBe(writesBefore);
+      expect(env.standIn.writeCalls().length).toBe(writesBefore);
     });
   });
 });

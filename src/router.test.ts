@@ -1,17 +1,7 @@
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { Knex } from 'knex';
-import { LlamaStackStandIn, StandInOptions } from './testing/llamaStackStandIn';
-import {
-  asUser,
-  BASE,
-  CapturedLogs,
-  createTestDatabases,
-  startPlugin,
-  StartPluginOptions,
-  TestPlugin,
-  USER,
-} from './testing/testBackend';
+import { LlamaStackStandIn } from './testing/llamaStackStandIn';
+import { asUser, BASE, createTestDatabases, TestPlugin, USER, usePluginFixture } from './testing/testBackend';
 
 const databases = createTestDatabases();
 
@@ -24,33 +14,8 @@ const STATIC_SERVERS = [
 ];
 
 describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId => {
-  let knex: Knex;
-  let standIn: LlamaStackStandIn;
-  let logs: CapturedLogs;
-  const plugins: TestPlugin[] = [];
-
-  async function start(options: Partial<StartPluginOptions> = {}): Promise<TestPlugin> {
-    const plugin = await startPlugin({ knex, llamaStackUrl: standIn.url, logs, ...options });
-    plugins.push(plugin);
-    return plugin;
-  }
-
-  beforeEach(async () => {
-    knex = await databases.init(databaseId);
-    standIn = await LlamaStackStandIn.start();
-    logs = new CapturedLogs();
-  });
-
-  afterEach(async () => {
-    await Promise.all(plugins.splice(0).map(p => p.stop()));
-    await standIn.stop();
-    expect(standIn.schemaViolations).toEqual([]);
-  });
-
-  async function replaceStandIn(options: StandInOptions) {
-    await standIn.stop();
-    standIn = await LlamaStackStandIn.start(options);
-  }
+  const env = usePluginFixture(databases, databaseId);
+  const start = env.start;
 
   async function listed(plugin: TestPlugin): Promise<string[]> {
     const res = await plugin.http.get(BASE).set('authorization', asUser);
@@ -89,7 +54,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
         created_at: expect.any(String),
         message: "MCP server 'team tools:v1' registered successfully",
       });
-      expect(standIn.toolgroups.get('team tools:v1')).toMatchObject({
+      expect(env.standIn.toolgroups.get('team tools:v1')).toMatchObject({
         provider_id: 'model-context-protocol',
         mcp_endpoint: { uri: 'https://mcp.example.com/mcp?x=1' },
       });
@@ -99,7 +64,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     });
 
     it('applies the default provider and records a service caller as creator', async () => {
-      await replaceStandIn({ providers: ['custom-mcp'] });
+      await env.replaceStandIn({ providers: ['custom-mcp'] });
       const plugin = await start({ config: { defaultProviderId: 'custom-mcp' } });
 
       const res = await plugin.http
@@ -109,7 +74,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
 
       expect(res.status).toBe(201);
       expect(res.body).toMatchObject({ provider_id: 'custom-mcp', created_by: 'external:test-service' });
-      expect(standIn.toolgroups.get('svc')?.provider_id).toBe('custom-mcp');
+      expect(env.standIn.toolgroups.get('svc')?.provider_id).toBe('custom-mcp');
     });
 
     it.each([
@@ -120,13 +85,13 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       if (name === 'mine') {
         expect((await register(plugin, { name, url: 'http://a.example/mcp' })).status).toBe(201);
       }
-      const before = standIn.writeCalls().length;
+      const before = env.standIn.writeCalls().length;
 
       const res = await register(plugin, { name, url: 'http://b.example/mcp' });
 
       expect(res.status).toBe(409);
       expect(res.body.error).toEqual({ name: 'ConflictError', message: `MCP server '${name}' already exists` });
-      expect(standIn.writeCalls().length).toBe(before);
+      expect(env.standIn.writeCalls().length).toBe(before);
     });
 
     it.each([
@@ -138,7 +103,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       ['answers 401', async (s: LlamaStackStandIn) => s.inject({ status: 401, message: UPSTREAM_TEXT }), 502],
     ])('rolls back when Llama Stack %s', async (_, fail, status) => {
       const plugin = await start();
-      await fail(standIn);
+      await fail(env.standIn);
 
       const started = Date.now();
       const res = await register(plugin, { name: 'flaky', url: 'http://flaky.example/mcp' });
@@ -150,12 +115,12 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       // The configured per-call timeout is 1.5 s; nobody waits much longer than that.
       expect(Date.now() - started).toBeLessThan(4000);
       expect(await listed(plugin)).toEqual([]);
-      expect(logs.text()).toContain("Could not register MCP server 'flaky' in Llama Stack");
+      expect(env.logs.text()).toContain("Could not register MCP server 'flaky' in Llama Stack");
     });
 
     it('answers 409 and rolls back when Llama Stack holds a different toolgroup of that id', async () => {
       const plugin = await start();
-      standIn.addToolgroup('taken', 'http://someone-else.example/mcp');
+      env.standIn.addToolgroup('taken', 'http://someone-else.example/mcp');
 
       const res = await register(plugin, { name: 'taken', url: 'http://mine.example/mcp' });
 
@@ -164,7 +129,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
         "Llama Stack already holds a different toolgroup named 'taken'; MCP server 'taken' was not registered",
       );
       expect(await listed(plugin)).toEqual([]);
-      expect(standIn.toolgroups.get('taken')?.mcp_endpoint).toEqual({ uri: 'http://someone-else.example/mcp' });
+      expect(env.standIn.toolgroups.get('taken')?.mcp_endpoint).toEqual({ uri: 'http://someone-else.example/mcp' });
     });
 
     it('answers 502 and rolls back when Llama Stack does not know the provider', async () => {
@@ -178,30 +143,30 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
 
     it('says Llama Stack has no toolgroups API and stores nothing (toolgroups mode enabled)', async () => {
       const plugin = await start({ config: { llamaStack: { toolgroups: 'enabled' } } });
-      standIn.toolgroupsApi = false;
+      env.standIn.toolgroupsApi = false;
 
       const res = await register(plugin, { name: 'new', url: 'http://new.example/mcp' });
 
       expect(res.status).toBe(502);
       expect(res.body.error.message).toContain('Llama Stack has no toolgroups API');
       expect(await listed(plugin)).toEqual([]);
-      expect(logs.text()).toContain('has no toolgroups API');
+      expect(env.logs.text()).toContain('has no toolgroups API');
     });
 
     it('undoes the toolgroup when the server is deleted while Llama Stack is registering it', async () => {
       const plugin = await start();
-      standIn.inject({ delayMs: 600 }, { method: 'POST', times: 1 });
+      env.standIn.inject({ delayMs: 600 }, { method: 'POST', times: 1 });
 
       // supertest sends on then(), so start the request now.
       const registering = register(plugin, { name: 'racy', url: 'http://racy.example/mcp' }).then(res => res);
-      await waitFor(() => standIn.calls.some(c => c.method === 'POST'));
+      await waitFor(() => env.standIn.calls.some(c => c.method === 'POST'));
       const deleted = await unregister(plugin, 'racy');
       const registered = await registering;
 
       expect(deleted.status).toBe(200);
       expect(registered.status).toBe(409);
       expect(await listed(plugin)).toEqual([]);
-      expect(standIn.toolgroups.has('racy')).toBe(false);
+      expect(env.standIn.toolgroups.has('racy')).toBe(false);
     });
   });
 
@@ -241,24 +206,24 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     it('works while Llama Stack is down', async () => {
       const plugin = await start({ config: { mcpServers: STATIC_SERVERS } });
       await register(plugin, { name: 'a', url: 'http://a.example/mcp' });
-      await standIn.stop();
+      await env.standIn.stop();
       expect(await listed(plugin)).toEqual(['config:docs', 'config:jira', 'api:a']);
     });
 
-    it('sends the Llama Stack token but never shows or logs it', async () => {
-      await replaceStandIn({ token: 'TOKEN-VALUE-1234' });
+    it('sends the Llama Stack token but never shows or env.logs it', async () => {
+      await env.replaceStandIn({ token: 'TOKEN-VALUE-1234' });
       const plugin = await start({ config: { llamaStack: { token: 'TOKEN-VALUE-1234' } } });
       expect((await register(plugin, { name: 'a', url: 'http://a.example/mcp' })).status).toBe(201);
-      standIn.inject({ status: 500 });
+      env.standIn.inject({ status: 500 });
 
       const failed = await register(plugin, { name: 'b', url: 'http://b.example/mcp' });
       const list = await plugin.http.get(BASE).set('authorization', asUser);
 
       expect(failed.status).toBe(503);
-      expect(standIn.calls.filter(c => c.method === 'POST')).toHaveLength(2);
-      expect(new Set(standIn.calls.map(c => c.authorization))).toEqual(new Set(['Bearer TOKEN-VALUE-1234']));
+      expect(env.standIn.calls.filter(c => c.method === 'POST')).toHaveLength(2);
+      expect(new Set(env.standIn.calls.map(c => c.authorization))).toEqual(new Set(['Bearer TOKEN-VALUE-1234']));
       expect(JSON.stringify([failed.body, list.body])).not.toContain('TOKEN-VALUE');
-      expect(logs.text()).not.toContain('TOKEN-VALUE');
+      expect(env.logs.text()).not.toContain('TOKEN-VALUE');
     });
   });
 
@@ -272,8 +237,8 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
 
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ name, message: `MCP server '${name}' unregistered successfully` });
-      expect(standIn.writeCalls()).toContain('DELETE /v1/toolgroups/team%20a%3Atools.v2');
-      expect(standIn.toolgroups.has(name)).toBe(false);
+      expect(env.standIn.writeCalls()).toContain('DELETE /v1/toolgroups/team%20a%3Atools.v2');
+      expect(env.standIn.toolgroups.has(name)).toBe(false);
       expect(await listed(plugin)).toEqual([]);
     });
 
@@ -282,7 +247,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       const res = await unregister(plugin, 'docs');
       expect(res.status).toBe(403);
       expect(res.body.error.name).toBe('NotAllowedError');
-      expect(standIn.writeCalls().filter(c => c.startsWith('DELETE'))).toEqual([]);
+      expect(env.standIn.writeCalls().filter(c => c.startsWith('DELETE'))).toEqual([]);
       expect(await listed(plugin)).toContain('config:docs');
     });
 
@@ -291,13 +256,13 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       const res = await unregister(plugin, 'ghost');
       expect(res.status).toBe(404);
       expect(res.body.error).toEqual({ name: 'NotFoundError', message: "MCP server 'ghost' is not registered" });
-      expect(standIn.writeCalls()).toEqual([]);
+      expect(env.standIn.writeCalls()).toEqual([]);
     });
 
     it('counts a toolgroup already gone from Llama Stack as success', async () => {
       const plugin = await start();
       await register(plugin, { name: 'gone', url: 'http://g.example/mcp' });
-      standIn.toolgroups.clear();
+      env.standIn.toolgroups.clear();
 
       const res = await unregister(plugin, 'gone');
 
@@ -308,7 +273,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     it('keeps the server when Llama Stack fails, and a retry succeeds', async () => {
       const plugin = await start();
       await register(plugin, { name: 'keep', url: 'http://k.example/mcp' });
-      standIn.inject({ status: 500, message: UPSTREAM_TEXT }, { method: 'DELETE', times: 1 });
+      env.standIn.inject({ status: 500, message: UPSTREAM_TEXT }, { method: 'DELETE', times: 1 });
 
       const failed = await unregister(plugin, 'keep');
 
@@ -318,18 +283,18 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       );
       expect(JSON.stringify(failed.body)).not.toContain('UPSTREAM-INTERNAL');
       expect(await listed(plugin)).toEqual(['api:keep']);
-      expect(standIn.toolgroups.has('keep')).toBe(true);
+      expect(env.standIn.toolgroups.has('keep')).toBe(true);
 
       const retried = await unregister(plugin, 'keep');
       expect(retried.status).toBe(200);
       expect(await listed(plugin)).toEqual([]);
-      expect(standIn.toolgroups.has('keep')).toBe(false);
+      expect(env.standIn.toolgroups.has('keep')).toBe(false);
     });
 
     it('never reports a false success when Llama Stack has no toolgroups API (toolgroups mode enabled)', async () => {
       const plugin = await start({ config: { llamaStack: { toolgroups: 'enabled' } } });
       await register(plugin, { name: 'stay', url: 'http://s.example/mcp' });
-      standIn.toolgroupsApi = false;
+      env.standIn.toolgroupsApi = false;
 
       const res = await unregister(plugin, 'stay');
 
@@ -350,13 +315,13 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
         method === 'POST' ? { name: 'x', url: 'http://x.example/mcp' } : undefined,
       );
       expect(res.status).toBe(401);
-      expect(standIn.writeCalls()).toEqual([]);
+      expect(env.standIn.writeCalls()).toEqual([]);
     });
 
     it('answers 403 on every route when denied, and changes nothing', async () => {
       const allowed = await start();
       await register(allowed, { name: 'existing', url: 'http://e.example/mcp' });
-      const writesBefore = standIn.writeCalls().length;
+      const writesBefore = env.standIn.writeCalls().length;
       const denied = await start({ permission: AuthorizeResult.DENY });
 
       const post = await register(denied, { name: 'new', url: 'http://n.example/mcp' });
@@ -371,7 +336,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
         expect(res.status).toBe(403);
         expect(res.body.error).toEqual({ name: 'NotAllowedError', message: `Permission '${permission}' is not granted` });
       }
-      expect(standIn.writeCalls().length).toBe(writesBefore);
+      expect(env.standIn.writeCalls().length).toBe(writesBefore);
       expect(await listed(allowed)).toEqual(['api:existing']);
     });
 
@@ -403,8 +368,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     it('keeps registered servers across a restart of the backend', async () => {
       const first = await start();
       await register(first, { name: 'durable', url: 'http://d.example/mcp', timeout: 7 });
-      await first.stop();
-      plugins.splice(plugins.indexOf(first), 1);
+      await env.stop(first);
 
       const second = await start();
       const res = await second.http.get(BASE).set('authorization', asUser);
@@ -413,21 +377,21 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
     });
 
     it('registers config servers missing from Llama Stack at startup, and leaves present ones alone', async () => {
-      standIn.addToolgroup('docs', 'https://docs.example.com/mcp');
+      env.standIn.addToolgroup('docs', 'https://docs.example.com/mcp');
       await start({ config: { mcpServers: STATIC_SERVERS } });
 
-      await waitFor(() => standIn.toolgroups.has('jira'));
-      expect(standIn.writeCalls()).toEqual(['POST /v1/toolgroups']);
-      expect(standIn.toolgroups.get('jira')?.mcp_endpoint).toEqual({ uri: 'https://jira.example.com/mcp' });
+      await waitFor(() => env.standIn.toolgroups.has('jira'));
+      expect(env.standIn.writeCalls()).toEqual(['POST /v1/toolgroups']);
+      expect(env.standIn.toolgroups.get('jira')?.mcp_endpoint).toEqual({ uri: 'https://jira.example.com/mcp' });
     });
 
-    it('starts with Llama Stack down, lists config servers and logs one warning', async () => {
-      await standIn.stop();
+    it('starts with Llama Stack down, lists config servers and env.logs one warning', async () => {
+      await env.standIn.stop();
       const plugin = await start({ config: { mcpServers: STATIC_SERVERS } });
 
-      await waitFor(() => logs.lines.some(l => l.level === 'warn'));
+      await waitFor(() => env.logs.lines.some(l => l.level === 'warn'));
       expect(await listed(plugin)).toEqual(['config:docs', 'config:jira']);
-      const warnings = logs.lines.filter(l => l.level === 'warn').map(l => l.message);
+      const warnings = env.logs.lines.filter(l => l.level === 'warn').map(l => l.message);
       expect(warnings).toEqual([expect.stringContaining('Could not reach Llama Stack to sync MCP servers (2 from app-config)')]);
     });
 

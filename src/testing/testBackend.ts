@@ -15,6 +15,7 @@ import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { Knex } from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin, RECONCILE_TASK_ID } from '../plugin';
+import { LlamaStackStandIn, StandInOptions } from './llamaStackStandIn';
 
 export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
 
@@ -187,3 +188,45 @@ const httpAuthLikeReal = createServiceFactory({
     } as HttpAuthService;
   },
 });
+
+/**
+ * Per test: a fresh database of `databaseId`, a Llama Stack stand-in and captured logs; `start` runs
+ * the plugin on them, and everything started is stopped after the test. The stand-in must have seen
+ * only request bodies that match Llama Stack's schema.
+ */
+export function usePluginFixture(databases: TestDatabases, databaseId: TestDatabaseId) {
+  const plugins: TestPlugin[] = [];
+  const fixture = {
+    knex: undefined as unknown as Knex,
+    standIn: undefined as unknown as LlamaStackStandIn,
+    logs: new CapturedLogs(),
+    async start(options: Partial<StartPluginOptions> = {}): Promise<TestPlugin> {
+      const plugin = await startPlugin({ knex: fixture.knex, llamaStackUrl: fixture.standIn.url, logs: fixture.logs, ...options });
+      plugins.push(plugin);
+      return plugin;
+    },
+    /** Stops a plugin before the test ends, as a restart would. */
+    async stop(plugin: TestPlugin) {
+      plugins.splice(plugins.indexOf(plugin), 1);
+      await plugin.stop();
+    },
+    async replaceStandIn(options: StandInOptions) {
+      await fixture.standIn.stop();
+      fixture.standIn = await LlamaStackStandIn.start(options);
+    },
+  };
+
+  beforeEach(async () => {
+    fixture.knex = await databases.init(databaseId);
+    fixture.standIn = await LlamaStackStandIn.start();
+    fixture.logs = new CapturedLogs();
+  });
+
+  afterEach(async () => {
+    await Promise.all(plugins.splice(0).map(p => p.stop()));
+    await fixture.standIn.stop();
+    expect(fixture.standIn.schemaViolations).toEqual([]);
+  });
+
+  return fixture;
+}
