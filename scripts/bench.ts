@@ -1,0 +1,1050 @@
+/*
+ * `npm run bench` (tsx scripts/bench.ts): how fast the plugin lists, registers and deletes MCP servers,
+ * against a bare Express + knex baseline on the same database. A script, not a test: it prints a table.
+ *
+ * For each database (SQLite file, PostgreSQL) and each permission policy (allow, owner) it starts a Llama
+ * Stack stand-in in this process, a real backend (scripts/benchBackend.ts) in a process of its own, and a
+ * baseline server in another process, then seeds the plugin's `mcp_servers` table directly with knex.
+ * Everything listens on 127.0.0.1; every loop is bounded in count and in time; child processes are killed
+ * and temp dirs and PostgreSQL databases removed on the way out, failure or not.
+ *
+ * Env: BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING (default postgresql://postgres@127.0.0.1:5432),
+ * BENCH_DATABASES=sqlite|postgres|sqlite,postgres (default both), BENCH_BASELINE_IN_PROCESS=1 to run the baseline in this
+ * process (then it shares one event loop with the load generator, which lowers its figures).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import express from 'express';
+import knexFactory, { Knex } from 'knex';
+import { LlamaStackStandIn } from '../src/testing/llamaStackStandIn';
+
+const ROOT = path.resolve(__dirname, '..');
+const PLUGIN_ID = 'lightspeed-mcp';
+const TOKEN = `bench-${crypto.randomBytes(12).toString('hex')}`;
+const OWNER_1 = 'user:default/owner-1';
+const OWNER_2 = 'user:default/owner-2';
+const LIST_PATH = `/api/${PLUGIN_ID}/v1/mcp-servers`;
+const PG_URL = process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING || 'postgresql://postgres@127.0.0.1:5432';
+
+const SIZES = [10, 1000, 10000] as const;
+/** Load of each measurement; N=10000 gets fewer sequential requests and shorter throughput runs. */
+const LOAD = {
+  warmup: { small: { count: 20, maxMs: 3000 }, large: { count: 3, maxMs: 5000 } },
+  latency: { small: { count: 200, maxMs: 10_000 }, large: { count: 30, maxMs: 10_000 } },
+  throughput: { concurrency: 8, small: { durationMs: 4000 }, large: { durationMs: 5000 } },
+  page: { limit: 100, warmup: { count: 20, maxMs: 3000 }, latency: { count: 200, maxMs: 10_000 } },
+  pairs: { warmup: 10, count: 100, maxMs: 20_000 },
+  requestTimeoutMs: 30_000,
+  readyTimeoutMs: 90_000,
+  /** The whole run is killed after this, whatever happens. */
+  watchdogMs: 9 * 60_000,
+};
+
+const TARGETS = {
+  list1000P50Ms: 15,
+  list10000P50Ms: 150,
+  pageP50Ms: 10,
+  pairOverheadP50Ms: 3,
+  throughputRatio: 0.5,
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Cleanup: children are SIGKILLed and temp dirs removed on any exit; databases are dropped in finally
+// blocks and on SIGINT/SIGTERM.
+
+const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+const pgPrefixes = new Set<string>();
+
+function killChildren() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+    }
+  }
+  children.clear();
+}
+
+function removeTempDirs() {
+  for (const dir of tempDirs) {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  tempDirs.clear();
+}
+
+async function cleanupAll() {
+  killChildren();
+  removeTempDirs();
+  for (const prefix of [...pgPrefixes]) {
+    await dropPgDatabases(prefix).catch(error => console.error(`could not drop databases ${prefix}*: ${error}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP client: node:http with keep-alive agents; bodies are counted, and kept only when asked.
+
+interface Answer {
+  status: number;
+  bytes: number;
+  body?: string;
+}
+
+interface Call {
+  method?: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  keepBody?: boolean;
+}
+
+function send(agent: http.Agent, call: Call): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(call.url);
+    if (target.hostname !== '127.0.0.1') {
+      reject(new Error(`refusing to send to ${target.hostname}: the bench talks to 127.0.0.1 only`));
+      return;
+    }
+    const headers: Record<string, string | number> = { ...call.headers };
+    if (call.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(call.body);
+    }
+    const req = http.request(
+      { agent, host: target.hostname, port: target.port, path: target.pathname + target.search, method: call.method ?? 'GET', headers },
+      res => {
+        let bytes = 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (call.keepBody) {
+            chunks.push(chunk);
+          }
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, bytes, body: call.keepBody ? Buffer.concat(chunks).toString('utf8') : undefined }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(LOAD.requestTimeoutMs, () => req.destroy(new Error(`no answer within ${LOAD.requestTimeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(call.body);
+  });
+}
+
+function keepAliveAgent(maxSockets: number) {
+  return new http.Agent({ keepAlive: true, maxSockets });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Measurements.
+
+interface Latency {
+  samples: number[];
+  errors: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) {
+    return NaN;
+  }
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function summarize(samples: number[], errors: number): Latency {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { samples, errors, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+/** Runs `op` sequentially, at most `count` times and for at most `maxMs`; op answers whether it succeeded. */
+async function sequential(op: () => Promise<boolean>, limits: { count: number; maxMs: number }): Promise<Latency> {
+  const samples: number[] = [];
+  let errors = 0;
+  const deadline = Date.now() + limits.maxMs;
+  for (let i = 0; i < limits.count && Date.now() < deadline; i++) {
+    const started = process.hrtime.bigint();
+    let ok = false;
+    try {
+      ok = await op();
+    } catch {
+      ok = false;
+    }
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (ok) {
+      samples.push(ms);
+    } else {
+      errors++;
+    }
+  }
+  return summarize(samples, errors);
+}
+
+interface Throughput {
+  completed: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+}
+
+/** `concurrency` workers send back to back for `durationMs`; req/s counts successful answers. */
+async function throughput(op: () => Promise<boolean>, concurrency: number, durationMs: number): Promise<Throughput> {
+  let completed = 0;
+  let errors = 0;
+  const started = Date.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) {
+        try {
+          if (await op()) {
+            completed++;
+          } else {
+            errors++;
+          }
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { completed, errors, seconds, rps: completed / seconds };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Databases.
+
+type DbKind = 'sqlite' | 'postgres';
+
+/** Where the plugin's database is, as knex config for this process and for the baseline. */
+function pluginDbConfig(kind: DbKind, location: string): Knex.Config {
+  if (kind === 'sqlite') {
+    return { client: 'better-sqlite3', connection: { filename: location }, useNullAsDefault: true };
+  }
+  const url = new URL(PG_URL);
+  url.pathname = `/${location}`;
+  return { client: 'pg', connection: url.toString(), pool: { min: 0, max: 10 } };
+}
+
+async function dropPgDatabases(prefix: string) {
+  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
+  try {
+    const { rows } = await admin.raw('select datname from pg_database where datname like ?', [`${prefix}%`]);
+    for (const { datname } of rows as Array<{ datname: string }>) {
+      await admin.raw('drop database ?? with (force)', [datname]);
+    }
+    pgPrefixes.delete(prefix);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+async function postgresReachable(): Promise<string | undefined> {
+  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 }, acquireConnectionTimeout: 5000 });
+  try {
+    await admin.raw('select 1');
+    return undefined;
+  } catch (error) {
+    return String((error as Error).message ?? error);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+/** Adds rows up to `n` in total: bench-00001..., state registered, owners alternating. */
+async function seedTo(db: Knex, from: number, n: number) {
+  const now = new Date().toISOString();
+  const rows = [];
+  for (let i = from + 1; i <= n; i++) {
+    const name = `bench-${String(i).padStart(5, '0')}`;
+    rows.push({
+      name,
+      url: `http://${name}.example.com/mcp`,
+      provider_id: 'model-context-protocol',
+      authorization_headers: JSON.stringify({ Authorization: 'client' }),
+      headers: JSON.stringify(['x-request-id']),
+      timeout: 30,
+      state: 'registered',
+      created_by: i % 2 === 1 ? OWNER_1 : OWNER_2,
+      created_at: now,
+      state_changed_at: now,
+      status_message: null,
+    });
+  }
+  await db.batchInsert('mcp_servers', rows, 500);
+  // Statistics, as autovacuum would soon have them in a running system; on PostgreSQL also the vacuum, so
+  // that autovacuum does not start on the fresh rows in the middle of a measurement.
+  await db.raw(db.client.config.client === 'pg' ? 'vacuum analyze mcp_servers' : 'analyze mcp_servers');
+  const [{ count }] = await db('mcp_servers').count({ count: '*' });
+  if (Number(count) !== n) {
+    throw new Error(`seeded ${count} rows, wanted ${n}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The baseline: bare Express, the plugin's unfiltered list query (or its IS_OWNER filter), same JSON shape.
+
+interface Row {
+  name: string;
+  url: string;
+  provider_id: string;
+  authorization_headers: string | null;
+  headers: string | null;
+  timeout: number | null;
+  state: string;
+  created_by: string;
+  created_at: string | Date;
+  status_message: string | null;
+}
+
+async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: number; stop: () => Promise<void> }> {
+  const db = knexFactory(dbConfig);
+  const app = express();
+  app.get('/servers', async (req, res, next) => {
+    try {
+      const query = db<Row>('mcp_servers').orderBy('id', 'asc');
+      if (typeof req.query.owner === 'string') {
+        query.whereIn(db.raw('lower(??)', ['created_by']) as unknown as string, [req.query.owner.toLowerCase()]);
+      }
+      const rows = await query;
+      res.json({
+        servers: rows.map(row => ({
+          name: row.name,
+          url: row.url,
+          provider_id: row.provider_id,
+          source: 'api',
+          status: row.state === 'registered' ? (row.status_message ? 'error' : 'registered') : 'pending',
+          ...(row.status_message && { status_message: row.status_message }),
+          ...(row.authorization_headers && { authorization_headers: JSON.parse(row.authorization_headers) }),
+          ...(row.headers && { headers: JSON.parse(row.headers) }),
+          ...(row.timeout !== null && { timeout: row.timeout }),
+          created_by: row.created_by,
+          created_at: new Date(row.created_at).toISOString(),
+        })),
+      });
+    } catch (error) {
+      next(error);
+    }
+  });
+  const server = await new Promise<http.Server>((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s)).on('error', reject);
+  });
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise(resolve => server.close(resolve));
+      await db.destroy();
+    },
+  };
+}
+
+/** `bench.ts --baseline`: the baseline in a process of its own, so it does not share the load generator's CPU. */
+async function baselineProcessMain() {
+  const baseline = await startBaselineServer(JSON.parse(process.env.BENCH_BASELINE_DB!));
+  process.stdout.write(`BASELINE_READY ${baseline.port}\n`);
+  // The parent kills this process; exit too when the parent goes away.
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
+}
+
+async function startBaseline(dbConfig: Knex.Config): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  if (process.env.BENCH_BASELINE_IN_PROCESS === '1') {
+    const baseline = await startBaselineServer(dbConfig);
+    return { url: `http://127.0.0.1:${baseline.port}`, pid: process.pid, stop: baseline.stop };
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bench.ts'), '--baseline'], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', BENCH_BASELINE_DB: JSON.stringify(dbConfig) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`baseline not ready within 30 s:\n${output}`)), 30_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /BASELINE_READY (\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-10_000);
+    });
+    child.once('exit', code => {
+      clearTimeout(timer);
+      reject(new Error(`baseline exited (${code}):\n${output}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: async () => {
+      const exited = new Promise(resolve => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      children.delete(child);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The backend under test.
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise(resolve => server.close(resolve));
+  return port;
+}
+
+interface Backend {
+  baseUrl: string;
+  child: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+async function startBackend(options: {
+  dir: string;
+  policy: 'allow' | 'owner';
+  database: object;
+  llamaStackUrl: string;
+}): Promise<Backend> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const configFile = path.join(options.dir, 'app-config.json');
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({
+      app: { baseUrl: 'http://127.0.0.1:3000' },
+      backend: {
+        baseUrl,
+        listen: { host: '127.0.0.1', port },
+        database: options.database,
+        auth: { externalAccess: [{ type: 'static', options: { token: TOKEN, subject: 'bench' } }] },
+      },
+      // A user token for owner-1, because the policy is never asked about service principals.
+      auth: { providers: { guest: { userEntityRef: OWNER_1, dangerouslyAllowOutsideDevelopment: true } } },
+      permission: { enabled: true },
+      lightspeedMcp: {
+        llamaStack: { baseUrl: options.llamaStackUrl, timeout: { seconds: 10 } },
+        // Once at startup (empty table), then not during the run: seeded rows are not pushed to the stand-in.
+        reconcile: { frequency: { hours: 24 } },
+      },
+    }),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'benchBackend.ts'), '--config', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', BENCH_POLICY: options.policy },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+
+  const agent = keepAliveAgent(1);
+  try {
+    const deadline = Date.now() + LOAD.readyTimeoutMs;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the backend exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`);
+      }
+      const answer = await send(agent, { url: `${baseUrl}${LIST_PATH}`, headers: { authorization: `Bearer ${TOKEN}` } }).catch(
+        () => undefined,
+      );
+      if (answer?.status === 200) {
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the backend was not ready within ${LOAD.readyTimeoutMs} ms:\n${output.slice(-4000)}`);
+      }
+      await new Promise(resolve => setTimeout(resolve, 200));
+    }
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    agent.destroy();
+  }
+  return {
+    baseUrl,
+    child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise(resolve => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      children.delete(child);
+    },
+  };
+}
+
+/** Peak and current resident memory of a process, from /proc (Linux) or ps. */
+function memoryOf(pid: number): { peakMb?: number; rssMb?: number; source: string } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => {
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+      return match ? Number(match[1]) / 1024 : undefined;
+    };
+    return { peakMb: kb('VmHWM'), rssMb: kb('VmRSS'), source: '/proc/<pid>/status VmHWM' };
+  } catch {
+    return { source: 'unavailable' };
+  }
+}
+
+async function guestUserToken(baseUrl: string): Promise<string> {
+  const agent = keepAliveAgent(1);
+  try {
+    const answer = await send(agent, {
+      url: `${baseUrl}/api/auth/guest/refresh`,
+      headers: { 'x-requested-with': 'XMLHttpRequest' },
+      keepBody: true,
+    });
+    if (answer.status !== 200) {
+      throw new Error(`guest sign-in answered ${answer.status}: ${answer.body?.slice(0, 300)}`);
+    }
+    return (JSON.parse(answer.body!) as { backstageIdentity: { token: string } }).backstageIdentity.token;
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One run: a database, a policy.
+
+const LIST = 'list (no limit)';
+
+interface ListRow {
+  n: number;
+  what: string;
+  rows: number | string;
+  latency?: Latency;
+  plugin?: Throughput;
+  baselineLatency?: Latency;
+  baseline?: Throughput;
+  note?: string;
+}
+
+interface PairResult {
+  plugin: { post: Latency; del: Latency; pair: Latency };
+  direct: { post: Latency; del: Latency; pair: Latency };
+  /** Calls the stand-in received per measured plugin pair, by method. */
+  standInCallsPerPair: Record<string, number>;
+  /** The plugin store's five queries of a pair (claim, transition, get, transition, remove), straight from here. */
+  dbFloor: Latency;
+}
+
+interface RunResult {
+  db: DbKind;
+  policy: 'allow' | 'owner';
+  principal: string;
+  list: ListRow[];
+  pairs?: PairResult;
+  memory?: { peakMb?: number; rssMb?: number; source: string };
+  startupRssMb?: number;
+  baselineMemory?: { peakMb?: number; rssMb?: number; source: string };
+  startupMs?: number;
+  error?: string;
+}
+
+async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promise<RunResult> {
+  const result: RunResult = {
+    db,
+    policy,
+    principal: policy === 'owner' ? `user token (${OWNER_1}, guest sign-in)` : 'static token (service principal)',
+    list: [],
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lsmcp-bench-${db}-${policy}-`));
+  tempDirs.add(dir);
+  const prefix = `lsmcp_bench_${runId}_${policy}_`;
+  let standIn: LlamaStackStandIn | undefined;
+  let backend: Backend | undefined;
+  let baseline: Awaited<ReturnType<typeof startBaseline>> | undefined;
+  let knex: Knex | undefined;
+  const agents: http.Agent[] = [];
+  try {
+    standIn = await LlamaStackStandIn.start();
+    let database: object;
+    let location: string;
+    if (db === 'sqlite') {
+      database = { client: 'better-sqlite3', connection: { directory: dir } };
+      // backend-defaults names a plugin's file `<directory>/<pluginId>.sqlite`.
+      location = path.join(dir, `${PLUGIN_ID}.sqlite`);
+    } else {
+      pgPrefixes.add(prefix);
+      database = { client: 'pg', connection: PG_URL, prefix };
+      location = `${prefix}${PLUGIN_ID}`;
+    }
+    const started = Date.now();
+    backend = await startBackend({ dir, policy, database, llamaStackUrl: standIn.url });
+    result.startupMs = Date.now() - started;
+    result.startupRssMb = memoryOf(backend.child.pid!).rssMb;
+    if (db === 'sqlite' && !fs.existsSync(location)) {
+      throw new Error(`the plugin's SQLite file is not at ${location}: ${fs.readdirSync(dir).join(', ')}`);
+    }
+    const dbConfig = pluginDbConfig(db, location);
+    knex = knexFactory(dbConfig);
+    await knex('mcp_servers').count({ count: '*' });
+    baseline = await startBaseline(dbConfig);
+
+    const userToken = await guestUserToken(backend.baseUrl);
+    const token = policy === 'owner' ? userToken : TOKEN;
+    const auth = { authorization: `Bearer ${token}` };
+    const oneAgent = keepAliveAgent(1);
+    const manyAgent = keepAliveAgent(LOAD.throughput.concurrency);
+    const baselineAgent = keepAliveAgent(LOAD.throughput.concurrency);
+    agents.push(oneAgent, manyAgent, baselineAgent);
+
+    const listUrl = `${backend.baseUrl}${LIST_PATH}`;
+    const baselineUrl = `${baseline.url}/servers${policy === 'owner' ? `?owner=${encodeURIComponent(OWNER_1)}` : ''}`;
+    const ok200 = (answer: Answer) => answer.status === 200;
+
+    // Register and delete first, on an empty table; the allow policy is enough.
+    if (policy === 'allow') {
+      result.pairs = await measurePairs(backend.baseUrl, standIn, oneAgent, knex);
+    }
+
+    let seeded = 0;
+    for (const n of SIZES) {
+      await seedTo(knex, seeded, n);
+      seeded = n;
+      const size = n >= 10000 ? 'large' : 'small';
+      const expected = policy === 'owner' ? Math.ceil(n / 2) : n;
+
+      // What it answers, checked once.
+      const first = await send(oneAgent, { url: listUrl, headers: auth, keepBody: true });
+      const firstBase = await send(oneAgent, { url: baselineUrl, keepBody: true });
+      const count = first.status === 200 ? (JSON.parse(first.body!) as { servers: unknown[] }).servers.length : -1;
+      const baseCount = firstBase.status === 200 ? (JSON.parse(firstBase.body!) as { servers: unknown[] }).servers.length : -1;
+      const checks: string[] = [];
+      if (count !== expected) {
+        checks.push(`plugin answered ${first.status} with ${count} servers, expected ${expected}`);
+      }
+      if (baseCount !== expected) {
+        checks.push(`baseline answered ${firstBase.status} with ${baseCount} servers`);
+      }
+      const kb = `${Math.round(first.bytes / 1024)} KiB`;
+
+      const listOnce = async () => ok200(await send(oneAgent, { url: listUrl, headers: auth }));
+      await sequential(listOnce, LOAD.warmup[size]);
+      const latency = await sequential(listOnce, LOAD.latency[size]);
+      const plugin = await throughput(
+        async () => ok200(await send(manyAgent, { url: listUrl, headers: auth })),
+        LOAD.throughput.concurrency,
+        LOAD.throughput[size].durationMs,
+      );
+      const baselineOnce = async () => ok200(await send(baselineAgent, { url: baselineUrl }));
+      await sequential(baselineOnce, LOAD.warmup[size]);
+      const baselineLatency = await sequential(baselineOnce, LOAD.latency[size]);
+      const base = await throughput(
+        async () => ok200(await send(baselineAgent, { url: baselineUrl })),
+        LOAD.throughput.concurrency,
+        LOAD.throughput[size].durationMs,
+      );
+      result.list.push({
+        n,
+        what: LIST,
+        rows: count,
+        latency,
+        plugin,
+        baselineLatency,
+        baseline: base,
+        note: [kb, ...checks].join('; '),
+      });
+
+      if (policy === 'allow' && n <= 1000) {
+        // The same list as a user: the permissions service then asks the permission backend (allow-all) over HTTP.
+        const userAuth = { authorization: `Bearer ${userToken}` };
+        const asUser = async () => ok200(await send(oneAgent, { url: listUrl, headers: userAuth }));
+        await sequential(asUser, LOAD.warmup.small);
+        result.list.push({ n, what: 'list, user token', rows: count, latency: await sequential(asUser, LOAD.latency.small) });
+      }
+
+      if (n === 10000) {
+        result.list.push(await measurePage(listUrl, auth, oneAgent, n));
+      }
+    }
+    result.memory = memoryOf(backend.child.pid!);
+    if (baseline.pid !== process.pid) {
+      result.baselineMemory = memoryOf(baseline.pid);
+    }
+  } catch (error) {
+    result.error = `${(error as Error).stack ?? error}`;
+    if (backend) {
+      result.memory = memoryOf(backend.child.pid!);
+    }
+  } finally {
+    agents.forEach(agent => agent.destroy());
+    await knex?.destroy().catch(() => undefined);
+    await baseline?.stop().catch(() => undefined);
+    await backend?.stop().catch(() => undefined);
+    await standIn?.stop().catch(() => undefined);
+    if (db === 'postgres') {
+      await dropPgDatabases(prefix).catch(error => {
+        result.error = `${result.error ?? ''}\ncould not drop databases ${prefix}*: ${error}`;
+      });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
+  }
+  return result;
+}
+
+async function measurePage(listUrl: string, auth: Record<string, string>, agent: http.Agent, n: number): Promise<ListRow> {
+  const limit = LOAD.page.limit;
+  const url = `${listUrl}?limit=${limit}`;
+  const first = await send(agent, { url, headers: auth, keepBody: true });
+  const what = `page ?limit=${limit}`;
+  if (first.status !== 200) {
+    return { n, what, rows: '-', note: `not available: answered ${first.status} ${first.body?.slice(0, 200)}` };
+  }
+  const body = JSON.parse(first.body!) as { servers: unknown[]; next_cursor?: string };
+  if (body.servers.length > limit) {
+    return { n, what, rows: body.servers.length, note: `not available: the server ignored 'limit' (answered ${body.servers.length} servers)` };
+  }
+  const pageOnce = async () => (await send(agent, { url, headers: auth })).status === 200;
+  await sequential(pageOnce, LOAD.page.warmup);
+  const latency = await sequential(pageOnce, LOAD.page.latency);
+  return {
+    n,
+    what,
+    rows: body.servers.length,
+    latency,
+    note: `${Math.round(first.bytes / 1024)} KiB; next_cursor ${body.next_cursor ? 'present' : 'ABSENT'}`,
+  };
+}
+
+/** POST + DELETE through the plugin, and the same two calls straight to the stand-in, interleaved. */
+async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agent: http.Agent, knex: Knex): Promise<PairResult> {
+  const standInUrl = standIn.url;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const api = `${backendUrl}${LIST_PATH}`;
+  const timings = {
+    plugin: { post: [] as number[], del: [] as number[], pair: [] as number[], errors: 0 },
+    direct: { post: [] as number[], del: [] as number[], pair: [] as number[], errors: 0 },
+  };
+  const time = async (fn: () => Promise<boolean>): Promise<number | undefined> => {
+    const started = process.hrtime.bigint();
+    const ok = await fn().catch(() => false);
+    return ok ? Number(process.hrtime.bigint() - started) / 1e6 : undefined;
+  };
+  const viaPlugin = (name: string) => ({
+    post: async () =>
+      (await send(agent, { method: 'POST', url: api, headers: auth, body: JSON.stringify({ name, url: `http://${name}.example.com/mcp` }) }))
+        .status === 201,
+    del: async () => (await send(agent, { method: 'DELETE', url: `${api}/${encodeURIComponent(name)}`, headers: auth })).status === 200,
+  });
+  const direct = (name: string) => ({
+    post: async () =>
+      (
+        await send(agent, {
+          method: 'POST',
+          url: `${standInUrl}/v1/toolgroups`,
+          body: JSON.stringify({ toolgroup_id: name, provider_id: 'model-context-protocol', mcp_endpoint: { uri: `http://${name}.example.com/mcp` } }),
+        })
+      ).status < 300,
+    del: async () =>
+      (await send(agent, { method: 'DELETE', url: `${standInUrl}/v1/toolgroups/${encodeURIComponent(name)}` })).status < 300,
+  });
+  const deadline = Date.now() + LOAD.pairs.maxMs;
+  const total = LOAD.pairs.warmup + LOAD.pairs.count;
+  const callsBefore = standIn.calls.length;
+  for (let i = 1; i <= total && Date.now() < deadline; i++) {
+    const measured = i > LOAD.pairs.warmup;
+    for (const [kind, calls] of [
+      ['plugin', viaPlugin(`reg-${String(i).padStart(5, '0')}`)],
+      ['direct', direct(`direct-${String(i).padStart(5, '0')}`)],
+    ] as const) {
+      const post = await time(calls.post);
+      const del = post === undefined ? undefined : await time(calls.del);
+      const bucket = timings[kind];
+      if (post === undefined || del === undefined) {
+        bucket.errors++;
+      } else if (measured) {
+        bucket.post.push(post);
+        bucket.del.push(del);
+        bucket.pair.push(post + del);
+      }
+    }
+  }
+  // What the plugin sent to Llama Stack per pair (the direct calls are one POST and one DELETE of direct-*).
+  const pluginCalls = standIn.calls.slice(callsBefore).filter(c => !c.path.includes('/direct-') && !(c.method === 'POST' && JSON.stringify(c.body ?? '').includes('direct-')));
+  const pairsSent = timings.plugin.pair.length + timings.plugin.errors + LOAD.pairs.warmup;
+  const standInCallsPerPair: Record<string, number> = {};
+  for (const call of pluginCalls) {
+    standInCallsPerPair[call.method] = (standInCallsPerPair[call.method] ?? 0) + 1 / pairsSent;
+  }
+
+  // The floor the database sets: the store's queries of one register and one delete, sent from here.
+  let floorIndex = 0;
+  const dbFloor = await sequential(
+    async () => {
+      const name = `floor-${String(++floorIndex).padStart(5, '0')}`;
+      const now = () => new Date().toISOString();
+      const [row] = await knex('mcp_servers')
+        .insert({
+          name,
+          url: `http://${name}.example.com/mcp`,
+          provider_id: 'model-context-protocol',
+          authorization_headers: null,
+          headers: null,
+          timeout: null,
+          state: 'pending',
+          created_by: 'bench',
+          created_at: now(),
+          state_changed_at: now(),
+        })
+        .returning('*');
+      await knex('mcp_servers').where({ id: row.id, state: 'pending' }).update({ state: 'registered', state_changed_at: now() });
+      await knex('mcp_servers').where({ name }).first();
+      await knex('mcp_servers').where({ id: row.id, state: 'registered' }).update({ state: 'deleting', state_changed_at: now() });
+      return (await knex('mcp_servers').where({ id: row.id }).delete()) === 1;
+    },
+    { count: LOAD.pairs.count, maxMs: 10_000 },
+  );
+
+  const pack = (t: typeof timings.plugin) => ({
+    post: summarize(t.post, t.errors),
+    del: summarize(t.del, t.errors),
+    pair: summarize(t.pair, t.errors),
+  });
+  return { plugin: pack(timings.plugin), direct: pack(timings.direct), standInCallsPerPair, dbFloor };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output.
+
+function fmt(value: number | undefined, digits = 1): string {
+  return value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(headers), widths.map(w => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function printRun(r: RunResult) {
+  console.log(`\n=== ${r.db === 'sqlite' ? 'SQLite (file)' : 'PostgreSQL'} · policy ${r.policy} · ${r.principal} ===`);
+  if (r.startupMs !== undefined) {
+    console.log(`backend ready ${(r.startupMs / 1000).toFixed(1)} s after spawn`);
+  }
+  if (r.list.length) {
+    console.log(
+      table(
+        ['N', 'request', 'rows', 'seq n', 'p50 ms', 'p99 ms', 'req/s', 'baseline p50 ms', 'baseline req/s', 'ratio', 'errors', 'notes'],
+        r.list.map(row => [
+          String(row.n),
+          row.what,
+          String(row.rows),
+          row.latency ? String(row.latency.samples.length) : '-',
+          fmt(row.latency?.p50, 2),
+          fmt(row.latency?.p99, 2),
+          fmt(row.plugin?.rps),
+          fmt(row.baselineLatency?.p50, 2),
+          fmt(row.baseline?.rps),
+          row.plugin && row.baseline ? fmt(row.plugin.rps / row.baseline.rps, 2) : '-',
+          String(
+            (row.latency?.errors ?? 0) + (row.plugin?.errors ?? 0) + (row.baselineLatency?.errors ?? 0) + (row.baseline?.errors ?? 0),
+          ),
+          row.note ?? '',
+        ]),
+      ),
+    );
+  }
+  if (r.pairs) {
+    const p = r.pairs;
+    console.log('\nregister + delete (sequential, one keep-alive connection, empty table):');
+    console.log(
+      table(
+        ['path', 'call', 'n', 'p50 ms', 'p99 ms', 'errors'],
+        [
+          ['plugin', 'POST /v1/mcp-servers', p.plugin.post],
+          ['plugin', 'DELETE /v1/mcp-servers/{name}', p.plugin.del],
+          ['plugin', 'pair (POST + DELETE)', p.plugin.pair],
+          ['direct stand-in', 'POST /v1/toolgroups', p.direct.post],
+          ['direct stand-in', 'DELETE /v1/toolgroups/{id}', p.direct.del],
+          ['direct stand-in', 'pair (POST + DELETE)', p.direct.pair],
+        ].map(([path, call, l]) => {
+          const latency = l as Latency;
+          return [path as string, call as string, String(latency.samples.length), fmt(latency.p50, 2), fmt(latency.p99, 2), String(latency.errors)];
+        }),
+      ),
+    );
+    console.log(`plugin overhead, pair p50: ${fmt(p.plugin.pair.p50 - p.direct.pair.p50, 2)} ms`);
+    const calls = Object.entries(p.standInCallsPerPair)
+      .map(([method, count]) => `${fmt(count, 2)} ${method}`)
+      .join(', ');
+    console.log(`  stand-in calls per plugin pair: ${calls || 'none'}`);
+    console.log(
+      `  database floor of a pair (the store's 5 queries: insert returning, update, select, update, delete; sent from the bench, ${p.dbFloor.samples.length} runs): p50 ${fmt(p.dbFloor.p50, 2)} ms, p99 ${fmt(p.dbFloor.p99, 2)} ms`,
+    );
+  }
+  const mem = (m?: { peakMb?: number; rssMb?: number; source: string }) =>
+    m?.peakMb !== undefined ? `peak ${fmt(m.peakMb, 0)} MiB, now ${fmt(m.rssMb, 0)} MiB (${m.source})` : 'not measured';
+  console.log(`backend process RSS: ${mem(r.memory)}; ${fmt(r.startupRssMb, 0)} MiB right after startup`);
+  if (r.baselineMemory) {
+    console.log(`baseline process RSS: ${mem(r.baselineMemory)}`);
+  }
+  if (r.error) {
+    console.log(`RUN FAILED: ${r.error}`);
+  }
+}
+
+function printTargets(results: RunResult[]) {
+  console.log('\n=== Targets ===');
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'N/A ' : ok ? 'MET ' : 'MISS');
+  const lines: string[] = [];
+  for (const r of results) {
+    const label = `${r.db}/${r.policy}`.padEnd(16);
+    const list = (n: number) => r.list.find(row => row.n === n && row.what === LIST);
+    const l1000 = list(1000)?.latency?.p50;
+    lines.push(`${verdict(l1000 === undefined ? undefined : l1000 < TARGETS.list1000P50Ms)}  ${label} list of 1,000 p50 < ${TARGETS.list1000P50Ms} ms: ${fmt(l1000, 2)} ms`);
+    const l10000 = list(10000)?.latency?.p50;
+    lines.push(
+      `${verdict(l10000 === undefined ? undefined : l10000 < TARGETS.list10000P50Ms)}  ${label} list of 10,000 without limit p50 < ${TARGETS.list10000P50Ms} ms: ${fmt(l10000, 2)} ms`,
+    );
+    const page = r.list.find(row => row.what.startsWith('page'));
+    const pageP50 = page?.latency?.p50;
+    lines.push(
+      `${verdict(pageP50 === undefined ? undefined : pageP50 < TARGETS.pageP50Ms)}  ${label} page of 100 out of 10,000 p50 < ${TARGETS.pageP50Ms} ms: ${
+        pageP50 === undefined ? `not available${page?.note ? ` (${page.note})` : ''}` : `${fmt(pageP50, 2)} ms`
+      }`,
+    );
+    if (r.pairs) {
+      const overhead = r.pairs.plugin.pair.p50 - r.pairs.direct.pair.p50;
+      lines.push(
+        `${verdict(Number.isNaN(overhead) ? undefined : overhead < TARGETS.pairOverheadP50Ms)}  ${label} register+delete overhead over direct stand-in p50 < ${TARGETS.pairOverheadP50Ms} ms: ${fmt(overhead, 2)} ms (${fmt(r.pairs.plugin.pair.p50, 2)} - ${fmt(r.pairs.direct.pair.p50, 2)})`,
+      );
+    }
+    for (const row of r.list.filter(x => x.plugin && x.baseline)) {
+      const ratio = row.plugin!.rps / row.baseline!.rps;
+      lines.push(
+        `${verdict(Number.isFinite(ratio) ? ratio >= TARGETS.throughputRatio : undefined)}  ${label} list throughput >= ${TARGETS.throughputRatio} x baseline at N=${row.n}: ${fmt(ratio, 3)} (${fmt(row.plugin!.rps)} / ${fmt(row.baseline!.rps)} req/s)`,
+      );
+    }
+  }
+  console.log(lines.join('\n'));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const began = Date.now();
+  const watchdog = setTimeout(() => {
+    console.error(`\nbench: still running after ${LOAD.watchdogMs / 1000} s; killing everything`);
+    cleanupAll().finally(() => process.exit(2));
+  }, LOAD.watchdogMs);
+  watchdog.unref();
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
+    // second signal must not end the process before the databases are dropped.
+    process.on(signal, () => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      console.error(`\nbench: ${signal}; cleaning up`);
+      setTimeout(() => process.exit(130), 20_000).unref();
+      cleanupAll().finally(() => process.exit(130));
+    });
+  }
+  process.on('exit', () => {
+    killChildren();
+    removeTempDirs();
+  });
+
+  const cpus = os.cpus();
+  const sizes = SIZES.join(', ');
+  console.log('lightspeed-mcp bench');
+  console.log(
+    [
+      `machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
+      `how: for each database and policy, a fresh backend (scripts/benchBackend.ts, NODE_ENV=production) in its own process,`,
+      `  a Llama Stack stand-in in this process (in-memory, answers at once), and a baseline in its own process:`,
+      `  bare Express + knex on the SAME database, the plugin's list query (select * from mcp_servers order by id;`,
+      `  with "where lower(created_by) in (owner-1)" for the owner policy, as the plugin's IS_OWNER filter), same JSON shape.`,
+      `  mcp_servers is seeded directly with knex to N = ${sizes} rows (state registered, owners alternating owner-1/owner-2,`,
+      `  JSON authorization_headers and headers), then ANALYZEd (VACUUM ANALYZE on PostgreSQL). All traffic is HTTP/1.1 on 127.0.0.1 with keep-alive agents.`,
+      `latency: sequential on one connection after a warm-up; N<=1000: ${LOAD.latency.small.count} requests or ${LOAD.latency.small.maxMs / 1000} s,`,
+      `  N=10000: ${LOAD.latency.large.count} requests or ${LOAD.latency.large.maxMs / 1000} s (p99 of ${LOAD.latency.large.count} is about the max); page: ${LOAD.page.latency.count} requests or ${LOAD.page.latency.maxMs / 1000} s.`,
+      `throughput: ${LOAD.throughput.concurrency} keep-alive connections back to back, ${LOAD.throughput.small.durationMs / 1000} s (N<=1000) / ${LOAD.throughput.large.durationMs / 1000} s (N=10000), plugin and baseline alike;`,
+      `  req/s = 200 answers / wall time. The load generator runs in this process, on the same ${cpus.length} cores.`,
+      `baseline p50: the baseline's latency, measured like the plugin's (same requests, after its own warm-up).`,
+      `register/delete: allow policy, ${LOAD.pairs.count} pairs after ${LOAD.pairs.warmup} warm-up, sequential, interleaved with the same two calls sent straight to the stand-in;`,
+      `  also the database floor: the store's queries of one pair sent from the bench with knex to the same database.`,
+      `principals: allow runs use a static access token (service principal); Backstage's permissions service allows service`,
+      `  principals WITHOUT asking the policy, so owner runs use a guest-provider user token for ${OWNER_1} (policy consulted over HTTP);`,
+      `  allow runs add "list, user token" rows (latency only) for the same list as a user, under the allow-all policy.`,
+      `memory: VmHWM (peak RSS) of the backend process, read from /proc at the end of each run.`,
+    ].join('\n'),
+  );
+
+  const wanted = (process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',').map(s => s.trim());
+  const databases: DbKind[] = wanted.includes('sqlite') ? ['sqlite'] : [];
+  if (!wanted.includes('postgres')) {
+    console.log(`PostgreSQL: skipped (BENCH_DATABASES=${process.env.BENCH_DATABASES})`);
+  } else {
+    const problem = await postgresReachable();
+    if (problem) {
+      console.log(`PostgreSQL: NOT MEASURED, not reachable at ${new URL(PG_URL).host} (${problem})`);
+    } else {
+      databases.push('postgres');
+      console.log(`PostgreSQL: ${new URL(PG_URL).host}, databases prefixed lsmcp_bench_<run>_, dropped at the end`);
+    }
+  }
+
+  const runId = crypto.randomBytes(4).toString('hex');
+  const results: RunResult[] = [];
+  try {
+    for (const db of databases) {
+      for (const policy of ['allow', 'owner'] as const) {
+        const runStarted = Date.now();
+        process.stderr.write(`bench: ${db} / ${policy} ...`);
+        const result = await run(db, policy, runId);
+        process.stderr.write(` ${((Date.now() - runStarted) / 1000).toFixed(0)} s${result.error ? ' (failed)' : ''}\n`);
+        results.push(result);
+        printRun(result);
+      }
+    }
+    printTargets(results);
+  } finally {
+    await cleanupAll();
+  }
+  console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(0)} s`);
+  if (results.some(r => r.error)) {
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv.includes('--baseline')) {
+  baselineProcessMain().catch(error => {
+    console.error(error);
+    process.exit(1);
+  });
+} else {
+  main().catch(async error => {
+    console.error(error);
+    await cleanupAll();
+    process.exit(1);
+  });
+}
