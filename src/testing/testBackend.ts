@@ -169,7 +169,7 @@ const MOCK_SERVICE_TOKEN_PREFIX = 'mock-service-token:';
  * - a token sent on behalf of a user keeps the sending plugin as actor. The permission backend refuses
  *   conditional decisions to user credentials without an actor, and the mock drops it.
  */
-const httpAuthLikeReal = createServiceFactory({
+export const httpAuthLikeReal = createServiceFactory({
   service: coreServices.httpAuth,
   deps: { plugin: coreServices.pluginMetadata },
   factory({ plugin }) {
