@@ -180,17 +180,31 @@ function principalRef(credentials: BackstageCredentials): string {
 
 /** The snake_case wire format of lightspeed-stack's /v1/mcp-servers. */
 function toWire(server: McpServer) {
-  return {
+  // Plain assignments: this runs once per server of a list, up to tens of thousands per request.
+  const wire: Record<string, unknown> = {
     name: server.name,
     url: server.url,
     provider_id: server.providerId,
     source: server.source,
     status: server.status,
-    ...(server.statusMessage && { status_message: server.statusMessage }),
-    ...(server.authorizationHeaders && { authorization_headers: server.authorizationHeaders }),
-    ...(server.headers && { headers: server.headers }),
-    ...(server.timeout !== undefined && { timeout: server.timeout }),
-    ...(server.createdBy && { created_by: server.createdBy }),
-    ...(server.createdAt && { created_at: server.createdAt }),
   };
+  if (server.statusMessage) {
+    wire.status_message = server.statusMessage;
+  }
+  if (server.authorizationHeaders) {
+    wire.authorization_headers = server.authorizationHeaders;
+  }
+  if (server.headers) {
+    wire.headers = server.headers;
+  }
+  if (server.timeout !== undefined) {
+    wire.timeout = server.timeout;
+  }
+  if (server.createdBy) {
+    wire.created_by = server.createdBy;
+  }
+  if (server.createdAt) {
+    wire.created_at = server.createdAt;
+  }
+  return wire;
 }

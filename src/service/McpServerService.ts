@@ -236,8 +236,18 @@ function toConfigServer(server: McpServerSpec, statuses: Map<string, string | un
 }
 
 function toServer(record: McpServerRecord): McpServer {
-  const { id: _id, state, stateChangedAt: _since, statusMessage, ...server } = record;
-  return { ...server, source: 'api', ...(state === 'registered' ? statusOf(statusMessage) : { status: 'pending' }) };
+  return {
+    name: record.name,
+    url: record.url,
+    providerId: record.providerId,
+    authorizationHeaders: record.authorizationHeaders,
+    headers: record.headers,
+    timeout: record.timeout,
+    createdBy: record.createdBy,
+    createdAt: record.createdAt,
+    source: 'api',
+    ...(record.state === 'registered' ? statusOf(record.statusMessage) : { status: 'pending' }),
+  };
 }
 
 function statusOf(message: string | undefined): Pick<McpServer, 'status' | 'statusMessage'> {
