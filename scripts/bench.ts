@@ -22,6 +22,7 @@ import path from 'node:path';
 import express from 'express';
 import knexFactory, { Knex } from 'knex';
 import { LlamaStackStandIn } from '../src/testing/llamaStackStandIn';
+import { freePort } from '../src/testing/localResources';
 
 const ROOT = path.resolve(__dirname, '..');
 const PLUGIN_ID = 'lightspeed-mcp';
@@ -399,14 +400,6 @@ async function startBaseline(dbConfig: Knex.Config): Promise<{ url: string; pid:
 
 // ---------------------------------------------------------------------------------------------------------
 // The backend under test.
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise(resolve => server.close(resolve));
-  return port;
-}
 
 interface Backend {
   baseUrl: string;

@@ -1,11 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import knexFactory from 'knex';
 import { LlamaStackStandIn } from './testing/llamaStackStandIn';
+import { dropDatabases, freePort } from './testing/localResources';
 
 /*
  * Crash safety with real processes: a backend is killed (SIGKILL) while Llama Stack holds its register
@@ -69,7 +68,7 @@ describeOnPostgres('crash safety with killed backend processes on POSTGRES_15', 
       child.kill('SIGKILL');
     }
     await standIn.stop();
-    await dropDatabases(prefix);
+    await dropDatabases(postgres!, prefix);
   });
 
   async function startBackend(): Promise<ChildProcess> {
@@ -166,14 +165,6 @@ describeOnPostgres('crash safety with killed backend processes on POSTGRES_15', 
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise(resolve => server.close(resolve));
-  return port;
-}
-
 /** Polls every 200 ms until the condition holds, for at most `limitMs`. */
 async function waitFor(condition: () => Promise<boolean>, limitMs: number, context: () => string): Promise<void> {
   const deadline = Date.now() + limitMs;
@@ -184,16 +175,4 @@ async function waitFor(condition: () => Promise<boolean>, limitMs: number, conte
     await new Promise(resolve => setTimeout(resolve, 200));
   }
   throw new Error(`condition not met within ${limitMs} ms; backend output:\n${context().slice(-4000)}`);
-}
-
-async function dropDatabases(prefix: string) {
-  const admin = knexFactory({ client: 'pg', connection: postgres });
-  try {
-    const { rows } = await admin.raw('select datname from pg_database where datname like ?', [`${prefix}%`]);
-    for (const { datname } of rows) {
-      await admin.raw('drop database ?? with (force)', [datname]);
-    }
-  } finally {
-    await admin.destroy();
-  }
 }

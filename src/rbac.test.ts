@@ -11,10 +11,10 @@ import { coreServices, createServiceFactory } from '@backstage/backend-plugin-ap
 import { databaseServiceFactory } from '@backstage/backend-defaults/database';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { JsonObject } from '@backstage/types';
-import knexFactory from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin } from './plugin';
 import { LlamaStackStandIn } from './testing/llamaStackStandIn';
+import { dropDatabases } from './testing/localResources';
 import { AuditorEvent, BASE, CapturedLogs, httpAuthLikeReal } from './testing/testBackend';
 
 /**
@@ -205,7 +205,7 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
     await standIn?.stop();
     await closeLeftoverConnections();
     if (kind === 'PostgreSQL') {
-      await dropDatabases(prefix);
+      await dropDatabases(PG_URL!, prefix);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -273,15 +273,3 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
     expect((await http.get(BASE).set('authorization', as(BOB))).status).toBe(200);
   });
 });
-
-async function dropDatabases(prefix: string) {
-  const admin = knexFactory({ client: 'pg', connection: PG_URL });
-  try {
-    const { rows } = await admin.raw('SELECT datname FROM pg_database WHERE datname LIKE ?', [`${prefix}%`]);
-    for (const { datname } of rows) {
-      await admin.raw('DROP DATABASE IF EXISTS ?? WITH (FORCE)', [datname]);
-    }
-  } finally {
-    await admin.destroy();
-  }
-}
