@@ -241,6 +241,20 @@ describe.each(databases.eachSupportedId())('conditional permissions and audit on
     expect(JSON.stringify(auditEvents)).not.toMatch(/Bearer|mock-user-token/);
   });
 
+  it('records an unexpected failure without its text', async () => {
+    conditionsFor = () => {
+      throw new Error('POLICY-INTERNAL-DETAIL');
+    };
+    auditEvents.length = 0;
+
+    const res = await deleteAs(ALICE, 'alice-notes');
+
+    expect(res.status).toBe(500);
+    const failed = auditEvents.find(e => e.status === 'failed');
+    expect(failed).toMatchObject({ eventId: 'mcp-server-delete', meta: { name: 'alice-notes', reason: 'An internal error occurred' } });
+    expect(JSON.stringify(auditEvents)).not.toContain('POLICY-INTERNAL-DETAIL');
+  });
+
   it('records a successful register with its actor and name', async () => {
     auditEvents.length = 0;
     await plugin.http.post(BASE).set('authorization', as(ALICE)).send({ name: 'new-one', url: 'http://n.example/mcp' });

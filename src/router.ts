@@ -64,7 +64,9 @@ export function createRouter(options: RouterOptions): express.Router {
 
   /**
    * Records the operation with the auditor, allowed or denied, succeeded or failed. `meta` gets the
-   * server name once it is known; the reason of a failure is the plugin's own fixed message.
+   * server name once it is known, and a failure its reason: the plugin's own fixed message, or a
+   * generic one for anything unexpected, whose text (a driver's SQL, another service's answer) may
+   * carry what an audit trail must not. The error middleware still logs those in full.
    */
   async function audited(req: Request, eventId: string, work: (meta: JsonObject) => Promise<void>) {
     const meta: JsonObject = {};
@@ -72,7 +74,8 @@ export function createRouter(options: RouterOptions): express.Router {
     try {
       await work(meta);
     } catch (error) {
-      await event.fail({ error: error as Error, meta: { ...meta, reason: (error as Error).message } });
+      const reported = isPluginError(error) ? error : new Error('An internal error occurred');
+      await event.fail({ error: reported, meta: { ...meta, reason: reported.message } });
       throw error;
     }
     await event.success({ meta });
@@ -170,6 +173,22 @@ function parsePage(query: Request['query']): { limit: number; cursor?: string } 
     throw new InputError("'cursor' must be given once");
   }
   return { limit: Number(limit), cursor };
+}
+
+/** The errors whose messages are fixed texts of the plugin (or of Backstage's request handling). */
+const PLUGIN_ERROR_NAMES = new Set([
+  'InputError',
+  'AuthenticationError',
+  'NotAllowedError',
+  'NotFoundError',
+  'ConflictError',
+  'ServiceUnavailableError',
+  'BadGatewayError',
+  'PayloadTooLargeError',
+]);
+
+function isPluginError(error: unknown): error is Error {
+  return error instanceof Error && PLUGIN_ERROR_NAMES.has(error.name);
 }
 
 /** Who registered a server: the user's entity ref, or the calling service's subject. */
