@@ -16,9 +16,7 @@
  * policy, so only a user token exercises the `owner` policy.
  */
 import { createBackend } from '@backstage/backend-defaults';
-import { createBackendModule } from '@backstage/backend-plugin-api';
 import { AuthorizeResult, isPermission } from '@backstage/plugin-permission-common';
-import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
 import {
   createMcpServerConditionalDecision,
   mcpServerConditions,
@@ -26,35 +24,25 @@ import {
   mcpServerListPermission,
   mcpServerRegisterPermission,
 } from '../src';
+import { policyModule } from '../src/testing/policyModule';
 
 export const OWNER_CLAIM = 'user:default/owner-1';
 
-const ownerPolicyModule = createBackendModule({
-  pluginId: 'permission',
-  moduleId: 'bench-owner-policy',
-  register(reg) {
-    reg.registerInit({
-      deps: { policy: policyExtensionPoint },
-      async init({ policy }) {
-        policy.setPolicy({
-          async handle(request) {
-            if (
-              isPermission(request.permission, mcpServerRegisterPermission) ||
-              isPermission(request.permission, mcpServerDeletePermission)
-            ) {
-              return { result: AuthorizeResult.ALLOW };
-            }
-            if (isPermission(request.permission, mcpServerListPermission)) {
-              return createMcpServerConditionalDecision(
-                request.permission,
-                mcpServerConditions.isOwner({ claims: [OWNER_CLAIM] }),
-              );
-            }
-            return { result: AuthorizeResult.DENY };
-          },
-        });
-      },
-    });
+const ownerPolicyModule = policyModule('bench-owner-policy', {
+  async handle(request) {
+    if (
+      isPermission(request.permission, mcpServerRegisterPermission) ||
+      isPermission(request.permission, mcpServerDeletePermission)
+    ) {
+      return { result: AuthorizeResult.ALLOW };
+    }
+    if (isPermission(request.permission, mcpServerListPermission)) {
+      return createMcpServerConditionalDecision(
+        request.permission,
+        mcpServerConditions.isOwner({ claims: [OWNER_CLAIM] }),
+      );
+    }
+    return { result: AuthorizeResult.DENY };
   },
 });
 

@@ -6,16 +6,16 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createBackendModule, createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
+import { createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { PermissionPolicy } from '@backstage/plugin-permission-node';
-import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
 import { JsonObject } from '@backstage/types';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { Knex } from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin, RECONCILE_TASK_ID } from '../plugin';
 import { LlamaStackStandIn, StandInOptions } from './llamaStackStandIn';
+import { policyModule } from './policyModule';
 
 export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
 
@@ -132,18 +132,7 @@ function permissionFeatures(permission: NonNullable<StartPluginOptions['permissi
   }
   return [
     import('@backstage/plugin-permission-backend'),
-    createBackendModule({
-      pluginId: 'permission',
-      moduleId: 'test-policy',
-      register(reg) {
-        reg.registerInit({
-          deps: { policy: policyExtensionPoint },
-          async init({ policy }) {
-            policy.setPolicy(permission);
-          },
-        });
-      },
-    }),
+    policyModule('test-policy', permission),
   ];
 }
 
