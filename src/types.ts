@@ -22,6 +22,38 @@ export type McpServerSource = 'config' | 'api';
  */
 export type McpServerStatus = 'registered' | 'pending' | 'error' | 'stored';
 
+/** What can change of a server after registration (PATCH): all but its name. */
+export type McpServerFields = Omit<McpServerSpec, 'name'>;
+
+/** A change of a server: a field given as undefined is removed, one left out is kept. */
+export type McpServerPatch = Partial<McpServerFields>;
+
+/**
+ * The outcome of connecting to an MCP server: `ok` (initialize and tools/list answered),
+ * `auth_required` (it answered 401 or 403), `unreachable` (no connection, or no answer in time), or
+ * `error` (anything else, such as a refused address or a broken handshake).
+ */
+export type CheckStatus = 'ok' | 'unreachable' | 'auth_required' | 'error';
+
+export interface McpTool {
+  name: string;
+  description?: string;
+}
+
+export interface CheckResult {
+  status: CheckStatus;
+  /** null unless the check succeeded: an unreachable server has an unknown number of tools, not zero. */
+  toolCount: number | null;
+  tools: McpTool[];
+  /** ISO 8601 */
+  checkedAt: string;
+  /** Fixed text of the plugin. */
+  message: string;
+}
+
+/** A check as list entries show it: the tools themselves are left out. */
+export type LastCheck = Omit<CheckResult, 'tools'>;
+
 /** A server as the list shows it: config servers have no creator. */
 export interface McpServer extends McpServerSpec {
   source: McpServerSource;
@@ -30,4 +62,6 @@ export interface McpServer extends McpServerSpec {
   statusMessage?: string;
   createdBy?: string;
   createdAt?: string;
+  /** The last connection check of its current URL, if any. */
+  lastCheck?: LastCheck;
 }
