@@ -40,6 +40,34 @@ export interface Config {
       timeout?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
     };
     /**
+     * Which MCP server addresses the plugin accepts and connects to (an SSRF guard). It applies to every
+     * connection the plugin makes to an MCP server (the connection check), on the address actually
+     * connected to after DNS resolution and on every redirect, and to the URL of a server registered or
+     * changed through the API (an IP address, or a name that resolves to a refused address, is refused with
+     * 400; a name that does not resolve from the backend is accepted). App-config servers are not checked
+     * at startup.
+     *
+     * Always refused, whatever is configured: link-local and cloud metadata addresses (169.254.0.0/16,
+     * fe80::/10, fd00:ec2::254). Without `urlPolicy`, every other address is allowed, loopback and private
+     * ones included, since MCP servers often live there.
+     *
+     * Each entry is a host name (`mcp.example.com`), a wildcard (`*.example.com`, subdomains only), an IP
+     * address (`10.1.2.3`) or a CIDR (`10.0.0.0/8`, `fd00::/8`).
+     */
+    urlPolicy?: {
+      /** When set, only hosts or addresses matching an entry pass. Default: everything passes. */
+      allow?: string[];
+      /** Hosts or addresses refused; wins over `allow`. Default: none. */
+      deny?: string[];
+    };
+    /** The connection check of POST /v1/mcp-servers/{name}/check and of `"check": true` at registration. */
+    check?: {
+      /**
+       * Time limit of one check: connection, initialize and tools/list. Default: 10 seconds.
+       */
+      timeout?: { milliseconds?: number; seconds?: number; minutes?: number } | string;
+    };
+    /**
      * Static MCP servers: listed with `source: "config"`, read-only through the API, and registered in
      * Llama Stack at startup when missing there. Validated with the rules of the API.
      */

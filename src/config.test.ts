@@ -1,6 +1,7 @@
 import { ConfigReader } from '@backstage/config';
 import { JsonObject } from '@backstage/types';
 import { readPluginConfig } from './config';
+import { UrlPolicy } from './urlPolicy';
 
 const BASE_URL = 'http://llama-stack.example.com:8321';
 
@@ -21,7 +22,16 @@ describe('readPluginConfig', () => {
       staticServers: [],
       reconcileFrequency: { minutes: 1 },
       reconcileTimeout: { minutes: 5 },
+      urlPolicy: expect.any(UrlPolicy),
+      checkTimeoutMs: 10_000,
     });
+  });
+
+  it('reads the check timeout, and refuses a URL policy entry that is not a host, address or CIDR', () => {
+    expect(read({ check: { timeout: { seconds: 3 } } }).checkTimeoutMs).toBe(3000);
+    expect(() => read({ urlPolicy: { deny: ['10.0.0.0/8', 'http://x'] } })).toThrow(
+      /Invalid lightspeedMcp\.urlPolicy\.deny\[1\] 'http:\/\/x'/,
+    );
   });
 
   it('reads the reconcile frequency and timeout', () => {

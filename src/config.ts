@@ -2,10 +2,12 @@ import { Config, readDurationFromConfig } from '@backstage/config';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { McpServerSpec } from './types';
 import { TOOLGROUPS_MODES, ToolgroupsMode } from './llamaStack/ToolgroupSync';
+import { UrlPolicy } from './urlPolicy';
 import { parseStaticServer } from './validation';
 
 export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
 const DEFAULT_LLAMA_STACK_TIMEOUT_MS = 10_000;
+const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
 export interface LlamaStackConfig {
   /** Without a trailing slash. */
@@ -23,6 +25,10 @@ export interface PluginConfig {
   reconcileFrequency: HumanDuration;
   /** How long one reconcile run may take; also how long a replica that died mid-run blocks the next. */
   reconcileTimeout: HumanDuration;
+  /** Which MCP server addresses the plugin connects to, and accepts at registration. */
+  urlPolicy: UrlPolicy;
+  /** Time limit of one connection check of an MCP server. */
+  checkTimeoutMs: number;
 }
 
 /** Reads and validates `lightspeedMcp`; throws a message naming the bad key, which stops the plugin. */
@@ -35,7 +41,25 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
     staticServers: readStaticServers(config, defaultProviderId),
     reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? { minutes: 1 },
     reconcileTimeout: readOptionalDuration(config, 'reconcile.timeout') ?? { minutes: 5 },
+    urlPolicy: new UrlPolicy({
+      allow: config.getOptionalStringArray('urlPolicy.allow'),
+      deny: config.getOptionalStringArray('urlPolicy.deny'),
+    }),
+    checkTimeoutMs: readPositiveMilliseconds(config, 'check.timeout') ?? DEFAULT_CHECK_TIMEOUT_MS,
   };
+}
+
+/** `path`: where `config` sits, for the error message. */
+function readPositiveMilliseconds(config: Config, key: string, path = 'lightspeedMcp'): number | undefined {
+  const duration = readOptionalDuration(config, key);
+  if (!duration) {
+    return undefined;
+  }
+  const milliseconds = durationToMilliseconds(duration);
+  if (!(milliseconds > 0)) {
+    throw new Error(`${path}.${key} must be a positive duration`);
+  }
+  return milliseconds;
 }
 
 function readOptionalDuration(config: Config, key: string): HumanDuration | undefined {
@@ -53,12 +77,7 @@ function readLlamaStackConfig(config: Config): LlamaStackConfig {
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
     throw new Error('lightspeedMcp.llamaStack.baseUrl must be an absolute http:// or https:// URL');
   }
-  const timeoutMs = config.has('timeout')
-    ? durationToMilliseconds(readDurationFromConfig(config, { key: 'timeout' }))
-    : DEFAULT_LLAMA_STACK_TIMEOUT_MS;
-  if (!(timeoutMs > 0)) {
-    throw new Error('lightspeedMcp.llamaStack.timeout must be a positive duration');
-  }
+  const timeoutMs = readPositiveMilliseconds(config, 'timeout', 'lightspeedMcp.llamaStack') ?? DEFAULT_LLAMA_STACK_TIMEOUT_MS;
   const toolgroups = config.getOptionalString('toolgroups') ?? 'auto';
   if (!(TOOLGROUPS_MODES as readonly string[]).includes(toolgroups)) {
     throw new Error(`lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`);

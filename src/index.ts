@@ -6,6 +6,7 @@ export {
   mcpServerPermissions,
   mcpServerRegisterPermission,
   mcpServerResourceRef,
+  mcpServerUpdatePermission,
 } from './permissions';
 export { createMcpServerConditionalDecision, mcpServerConditions, mcpServerRules } from './rules';
-export type { McpServer, McpServerSource } from './types';
+export type { CheckResult, CheckStatus, LastCheck, McpServer, McpServerSource, McpTool } from './types';

@@ -26,10 +26,12 @@ function as(userEntityRef: string) {
 type Conditions = PermissionCriteria<PermissionCondition<'lightspeed-mcp-server'>>;
 
 /**
- * The test's policy: register and everything for the admin are allowed; for others, list and delete
- * follow `conditionsFor` (undefined: deny).
+ * The test's policy: register and everything for the admin are allowed; for others, list, update and
+ * delete follow `conditionsFor` (undefined: deny).
  */
-let conditionsFor: (action: 'list' | 'delete', user: { ref: string; claims: string[] }) => Conditions | undefined;
+type Action = 'list' | 'update' | 'delete';
+let conditionsFor: (action: Action, user: { ref: string; claims: string[] }) => Conditions | undefined;
+const ACTIONS: Record<string, Action> = { read: 'list', update: 'update', delete: 'delete' };
 
 const policy: PermissionPolicy = {
   async handle(request, user): Promise<PolicyDecision> {
@@ -37,7 +39,7 @@ const policy: PermissionPolicy = {
     if (isPermission(request.permission, mcpServerRegisterPermission) || ref === ADMIN) {
       return { result: AuthorizeResult.ALLOW };
     }
-    const action = request.permission.attributes.action === 'read' ? 'list' : 'delete';
+    const action = ACTIONS[request.permission.attributes.action ?? ''];
     const conditions = conditionsFor(action, { ref, claims: user?.info.ownershipEntityRefs ?? [] });
     return conditions
       ? createMcpServerConditionalDecision(request.permission as ResourcePermission<'lightspeed-mcp-server'>, conditions)
@@ -159,6 +161,30 @@ describe.each(databases.eachSupportedId())('conditional permissions and audit on
     expect((await listAs(ADMIN)).names).toEqual(['docs', 'jira', 'team-a-search', 'team-a-wiki', 'bob-tools']);
   });
 
+  it('lets an owner change only their own servers, and see only those one by one', async () => {
+    conditionsFor = (action, user) => (action === 'delete' ? undefined : is.isOwner({ claims: user.claims }));
+    const patchAs = (user: string, name: string) =>
+      plugin.http.patch(`${BASE}/${name}`).set('authorization', as(user)).send({ url: 'http://moved.example/mcp' });
+    standIn.calls.length = 0;
+
+    const others = await patchAs(ALICE, 'bob-tools');
+    const own = await patchAs(ALICE, 'alice-notes');
+
+    expect(others.status).toBe(403);
+    expect(others.body.error.message).toBe(
+      "Permission 'lightspeed.mcp-server.update' is not granted for MCP server 'bob-tools'",
+    );
+    expect(own.status).toBe(200);
+    expect(standIn.writeCalls()).toEqual(['DELETE /v1/toolgroups/alice-notes', 'POST /v1/toolgroups']);
+    expect(standIn.toolgroups.get('bob-tools')?.mcp_endpoint).toEqual({ uri: 'http://bob-tools.example/mcp' });
+    // A server the condition hides is as unknown as a missing one.
+    const hidden = await plugin.http.get(`${BASE}/bob-tools`).set('authorization', as(ALICE));
+    expect(hidden.status).toBe(404);
+    expect((await plugin.http.get(`${BASE}/alice-notes`).set('authorization', as(ALICE))).body.url).toBe(
+      'http://moved.example/mcp',
+    );
+  });
+
   it('answers 404 to a conditional delete of an unknown name and 403 to a denied one', async () => {
     conditionsFor = (action, user) => (action === 'delete' ? is.isOwner({ claims: user.claims }) : undefined);
     expect((await deleteAs(ALICE, 'ghost')).status).toBe(404);
@@ -180,6 +206,7 @@ describe.each(databases.eachSupportedId())('conditional permissions and audit on
     expect(res.body.permissions.map((p: { name: string; type: string }) => `${p.type}:${p.name}`)).toEqual([
       'basic:lightspeed.mcp-server.register',
       'resource:lightspeed.mcp-server.list',
+      'resource:lightspeed.mcp-server.update',
       'resource:lightspeed.mcp-server.delete',
     ]);
     const rules = Object.fromEntries(

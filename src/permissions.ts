@@ -3,7 +3,7 @@ import { createPermissionResourceRef } from '@backstage/plugin-permission-node';
 import { McpServerFilter } from './database/McpServerStore';
 import { McpServer } from './types';
 
-/** The resource type of MCP servers; list and delete can be granted per server through its rules. */
+/** The resource type of MCP servers; list, update and delete can be granted per server through its rules. */
 export const MCP_SERVER_RESOURCE_TYPE = 'lightspeed-mcp-server';
 
 export const mcpServerResourceRef = createPermissionResourceRef<McpServer, McpServerFilter>().with({
@@ -17,7 +17,10 @@ export const mcpServerRegisterPermission = createPermission({
   attributes: { action: 'create' },
 });
 
-/** Guards GET /v1/mcp-servers; a conditional decision narrows the list. */
+/**
+ * Guards GET /v1/mcp-servers (a conditional decision narrows the list) and the routes that read one
+ * server: GET /v1/mcp-servers/{name}, its /tools, and its /check.
+ */
 export const mcpServerListPermission = createPermission({
   name: 'lightspeed.mcp-server.list',
   attributes: { action: 'read' },
@@ -31,8 +34,16 @@ export const mcpServerDeletePermission = createPermission({
   resourceType: MCP_SERVER_RESOURCE_TYPE,
 });
 
+/** Guards PATCH /v1/mcp-servers/{name}; a conditional decision is applied to that one server. */
+export const mcpServerUpdatePermission = createPermission({
+  name: 'lightspeed.mcp-server.update',
+  attributes: { action: 'update' },
+  resourceType: MCP_SERVER_RESOURCE_TYPE,
+});
+
 export const mcpServerPermissions = [
   mcpServerRegisterPermission,
   mcpServerListPermission,
+  mcpServerUpdatePermission,
   mcpServerDeletePermission,
 ];

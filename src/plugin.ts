@@ -2,6 +2,7 @@ import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api
 import { readPluginConfig } from './config';
 import { DatabaseMcpServerStore, migrateUp } from './database/DatabaseMcpServerStore';
 import { LlamaStackClient } from './llamaStack/LlamaStackClient';
+import { McpServerChecker } from './mcpClient/McpServerChecker';
 import { ToolgroupSync } from './llamaStack/ToolgroupSync';
 import { mcpServerPermissions, mcpServerResourceRef } from './permissions';
 import { createRouter } from './router';
@@ -11,7 +12,7 @@ import { Reconciler } from './service/Reconciler';
 
 export const RECONCILE_TASK_ID = 'lightspeed-mcp-reconcile';
 
-/** Lets Developer Lightspeed users register, list and delete MCP servers at runtime. */
+/** Lets Developer Lightspeed users register, list, check, change and delete MCP servers at runtime. */
 export const lightspeedMcpPlugin = createBackendPlugin({
   pluginId: 'lightspeed-mcp',
   register(env) {
@@ -44,6 +45,8 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           sync,
           staticServers: pluginConfig.staticServers,
           logger,
+          urlPolicy: pluginConfig.urlPolicy,
+          checker: new McpServerChecker({ urlPolicy: pluginConfig.urlPolicy, timeoutMs: pluginConfig.checkTimeoutMs, logger }),
         });
         permissionsRegistry.addPermissions(mcpServerPermissions);
         permissionsRegistry.addResourceType({

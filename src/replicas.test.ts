@@ -72,7 +72,7 @@ describe.each(databases.eachSupportedId())('replicas and reconciliation on %s', 
       expect(env.standIn.toolgroups.get('one')?.mcp_endpoint).toEqual({ uri: 'http://one.example/mcp' });
       expect(await statuses(plugin)).toEqual(['docs:registered', 'jira:registered', 'one:registered', 'two:registered']);
       expect(env.logs.lines.filter(l => l.message.startsWith('Reconciled MCP servers')).at(-1)?.message).toMatch(
-        /: 4 checked, 4 registered, 0 interrupted registrations completed, 0 rolled back, 0 interrupted deletions finished, 0 failed$/,
+        /: 4 checked, 4 registered, 0 interrupted registrations or updates completed, 0 rolled back, 0 interrupted deletions finished, 0 failed$/,
       );
     });
 

@@ -340,7 +340,7 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       expect(await listed(allowed)).toEqual(['api:existing']);
     });
 
-    it('publishes the three permissions in the metadata endpoint', async () => {
+    it('publishes the four permissions in the metadata endpoint', async () => {
       const plugin = await start();
       const res = await plugin.http
         .get('/api/lightspeed-mcp/.well-known/backstage/permissions/metadata')
@@ -352,6 +352,12 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
           type: 'resource',
           name: 'lightspeed.mcp-server.list',
           attributes: { action: 'read' },
+          resourceType: 'lightspeed-mcp-server',
+        },
+        {
+          type: 'resource',
+          name: 'lightspeed.mcp-server.update',
+          attributes: { action: 'update' },
           resourceType: 'lightspeed-mcp-server',
         },
         {

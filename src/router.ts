@@ -16,11 +16,16 @@ import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import { PayloadTooLargeError } from './errors';
 import { parseMcpHeaders, toMcpTools } from './mcpTools';
-import { mcpServerDeletePermission, mcpServerListPermission, mcpServerRegisterPermission } from './permissions';
+import {
+  mcpServerDeletePermission,
+  mcpServerListPermission,
+  mcpServerRegisterPermission,
+  mcpServerUpdatePermission,
+} from './permissions';
 import { ServerCondition } from './rules';
 import { McpServerService } from './service/McpServerService';
-import { McpServer } from './types';
-import { parseName, parseRegisterRequest } from './validation';
+import { CheckResult, LastCheck, McpServer } from './types';
+import { parseName, parsePatchRequest, parseRegisterRequest } from './validation';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -83,11 +88,11 @@ export function createRouter(options: RouterOptions): express.Router {
 
   router.post('/v1/mcp-servers', (req, res) =>
     audited(req, 'mcp-server-register', async meta => {
-      const spec = parseRegisterRequest(await readJsonBody(req, res), defaultProviderId);
+      const { spec, check } = parseRegisterRequest(await readJsonBody(req, res), defaultProviderId);
       meta.name = spec.name;
       const credentials = await credentialsOf(req);
       await authorize(credentials, mcpServerRegisterPermission);
-      const server = await service.register(spec, principalRef(credentials));
+      const server = await service.register(spec, principalRef(credentials), { check });
       res.status(201).json({ ...toWire(server), message: `MCP server '${server.name}' registered successfully` });
     }),
   );
@@ -111,6 +116,42 @@ export function createRouter(options: RouterOptions): express.Router {
     const servers = (await service.list(condition)).filter(server => server.status !== 'pending');
     res.json(toMcpTools(servers, mcpHeaders, req.headers));
   });
+
+  router.get('/v1/mcp-servers/:name', async (req, res) => {
+    const name = parseName(req.params.name);
+    const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
+    res.json(toWire(await service.visible(name, condition)));
+  });
+
+  router.get('/v1/mcp-servers/:name/tools', async (req, res) => {
+    const name = parseName(req.params.name);
+    const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
+    res.json({ tools: await service.tools(name, condition) });
+  });
+
+  // Audited: the plugin connects out on the caller's behalf, and keeps the result.
+  router.post('/v1/mcp-servers/:name/check', (req, res) =>
+    audited(req, 'mcp-server-check', async meta => {
+      const name = parseName(req.params.name);
+      meta.name = name;
+      const condition = await authorizeConditional(await credentialsOf(req), mcpServerListPermission);
+      const result = await service.check(name, condition);
+      meta.status = result.status;
+      res.json(checkToWire(result));
+    }),
+  );
+
+  router.patch('/v1/mcp-servers/:name', (req, res) =>
+    audited(req, 'mcp-server-update', async meta => {
+      const name = parseName(req.params.name);
+      meta.name = name;
+      const patch = parsePatchRequest(await readJsonBody(req, res));
+      meta.fields = Object.keys(patch);
+      const condition = await authorizeConditional(await credentialsOf(req), mcpServerUpdatePermission);
+      const server = await service.update(name, patch, condition);
+      res.json({ ...toWire(server), message: `MCP server '${name}' updated successfully` });
+    }),
+  );
 
   router.delete('/v1/mcp-servers/:name', (req, res) =>
     audited(req, 'mcp-server-delete', async meta => {
@@ -225,5 +266,18 @@ function toWire(server: McpServer) {
   if (server.createdAt) {
     wire.created_at = server.createdAt;
   }
+  if (server.lastCheck) {
+    wire.last_check = checkToWire(server.lastCheck);
+  }
   return wire;
+}
+
+function checkToWire(check: LastCheck | CheckResult) {
+  return {
+    status: check.status,
+    tool_count: check.toolCount,
+    ...('tools' in check && { tools: check.tools }),
+    checked_at: check.checkedAt,
+    message: check.message,
+  };
 }

@@ -1,6 +1,6 @@
 import { InputError } from '@backstage/errors';
 import { z } from 'zod';
-import { AUTHORIZATION_KINDS, McpServerSpec } from './types';
+import { AUTHORIZATION_KINDS, McpServerPatch, McpServerSpec } from './types';
 
 const NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9 ._:-]*[A-Za-z0-9._:-])?$/;
 const PROVIDER_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -99,6 +99,21 @@ const registerRequestSchema = z
       authorization_headers: authorizationHeadersSchema.optional(),
       headers: headersSchema.optional(),
       timeout: timeoutSchema.optional(),
+      check: z.boolean({ message: 'must be true or false' }).optional(),
+    },
+    { message: 'must be a JSON object' },
+  )
+  .strict();
+
+/** The body of PATCH /v1/mcp-servers/{name}: the fields to change; null removes an optional one. */
+const patchRequestSchema = z
+  .object(
+    {
+      url: urlSchema.optional(),
+      provider_id: providerIdSchema.optional(),
+      authorization_headers: authorizationHeadersSchema.nullable().optional(),
+      headers: headersSchema.nullable().optional(),
+      timeout: timeoutSchema.nullable().optional(),
     },
     { message: 'must be a JSON object' },
   )
@@ -133,21 +148,51 @@ function describeIssues(error: z.ZodError, subject: string): string {
 
 /**
  * Parses a register body, filling in the default provider, or throws an InputError naming the field.
+ * `check`: whether the server must pass a connection check first.
  */
-export function parseRegisterRequest(body: unknown, defaultProviderId: string): McpServerSpec {
+export function parseRegisterRequest(
+  body: unknown,
+  defaultProviderId: string,
+): { spec: McpServerSpec; check: boolean } {
   const result = registerRequestSchema.safeParse(body);
   if (!result.success) {
     throw new InputError(`Invalid MCP server: ${describeIssues(result.error, 'request body')}`);
   }
   const value = result.data;
   return {
-    name: value.name,
-    url: value.url,
-    providerId: value.provider_id ?? defaultProviderId,
-    authorizationHeaders: value.authorization_headers,
-    headers: value.headers,
-    timeout: value.timeout,
+    spec: {
+      name: value.name,
+      url: value.url,
+      providerId: value.provider_id ?? defaultProviderId,
+      authorizationHeaders: value.authorization_headers,
+      headers: value.headers,
+      timeout: value.timeout,
+    },
+    check: value.check ?? false,
   };
+}
+
+/** Parses a PATCH body, or throws an InputError naming the field. */
+export function parsePatchRequest(body: unknown): McpServerPatch {
+  const result = patchRequestSchema.safeParse(body);
+  if (!result.success) {
+    throw new InputError(`Invalid change of MCP server: ${describeIssues(result.error, 'request body')}`);
+  }
+  const value = result.data;
+  if (Object.keys(value).length === 0) {
+    throw new InputError(
+      'Invalid change of MCP server: request body must change at least one of url, provider_id, ' +
+        'authorization_headers, headers, timeout',
+    );
+  }
+  const patch: McpServerPatch = {};
+  // Present keys only: a key that is there with undefined removes the field, one left out keeps it.
+  if (value.url !== undefined) patch.url = value.url;
+  if (value.provider_id !== undefined) patch.providerId = value.provider_id;
+  if (value.authorization_headers !== undefined) patch.authorizationHeaders = value.authorization_headers ?? undefined;
+  if (value.headers !== undefined) patch.headers = value.headers ?? undefined;
+  if (value.timeout !== undefined) patch.timeout = value.timeout ?? undefined;
+  return patch;
 }
 
 /**

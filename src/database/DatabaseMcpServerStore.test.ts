@@ -72,4 +72,49 @@ describe.each(databases.eachSupportedId())('DatabaseMcpServerStore on %s', datab
     expect(record?.headers).toBeUndefined();
     expect(record?.timeout).toBeUndefined();
   });
+
+  it('updates a registered record, and settles an update by keeping or putting back the fields', async () => {
+    const { id } = (await store.claim(server('u'), 'user:default/a'))!;
+    const changed = { url: 'http://new.example/mcp', providerId: 'p2' };
+    expect(await store.update(id, changed)).toBe(false); // still pending
+    await store.transition(id, 'pending', 'registered');
+
+    expect(await store.update(id, changed, server('u'))).toBe(true);
+    expect(await store.get('u')).toMatchObject({ state: 'updating', url: changed.url, previous: { url: server('u').url } });
+    expect(await store.update(id, changed)).toBe(false); // an update is under way
+
+    expect(await store.settleUpdate(id, 'revert')).toBe(true);
+    const reverted = await store.get('u');
+    expect(reverted).toMatchObject({ state: 'registered', url: server('u').url, providerId: 'model-context-protocol', timeout: 30 });
+    expect(reverted).not.toHaveProperty('previous');
+    expect(await store.settleUpdate(id, 'commit')).toBe(false);
+
+    await store.update(id, changed, server('u'));
+    expect(await store.settleUpdate(id, 'commit')).toBe(true);
+    expect(await store.get('u')).toMatchObject({ state: 'registered', url: changed.url, providerId: 'p2' });
+    expect((await store.get('u'))?.timeout).toBeUndefined();
+  });
+
+  it('keeps one check per name and reads them for short and long lists of names', async () => {
+    const check = (url: string, status: 'ok' | 'error') => ({
+      url,
+      status,
+      toolCount: status === 'ok' ? 2 : null,
+      message: status,
+      checkedAt: new Date().toISOString(),
+    });
+    await store.saveCheck('a', check('http://a/mcp', 'ok'));
+    await store.saveCheck('a', check('http://a2/mcp', 'error'));
+    await store.saveCheck('b', check('http://b/mcp', 'ok'));
+
+    const checks = await store.listChecks(['a', 'zzz']);
+    expect([...checks.keys()]).toEqual(['a']);
+    expect(checks.get('a')).toEqual({ ...check('http://a2/mcp', 'error'), checkedAt: expect.any(String) });
+    // More names than one IN list takes.
+    const many = Array.from({ length: 1500 }, (_, i) => `n${i}`).concat('b');
+    expect([...(await store.listChecks(many)).keys()]).toEqual(['b']);
+
+    await store.removeCheck('a');
+    expect((await store.listChecks(['a', 'b'])).size).toBe(1);
+  });
 });

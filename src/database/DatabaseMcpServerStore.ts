@@ -2,12 +2,22 @@ import { DatabaseService } from '@backstage/backend-plugin-api';
 import { ServiceUnavailableError } from '@backstage/errors';
 import { Knex } from 'knex';
 import path from 'node:path';
-import { McpServerSpec } from '../types';
+import { CheckStatus, McpServerFields, McpServerSpec } from '../types';
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
-import { ListOptions, McpServerFilter, McpServerRecord, McpServerState, McpServerStore } from './McpServerStore';
+import {
+  ListOptions,
+  McpServerFilter,
+  McpServerRecord,
+  McpServerState,
+  McpServerStore,
+  StoredCheck,
+} from './McpServerStore';
 
 const TABLE = 'mcp_servers';
 const CONFIG_STATUS_TABLE = 'mcp_config_server_status';
+const CHECKS_TABLE = 'mcp_server_checks';
+/** Longest `IN (...)` list of names in one query. */
+const NAMES_PER_QUERY = 1000;
 
 interface Row {
   id: number;
@@ -22,6 +32,16 @@ interface Row {
   created_at: string | Date;
   state_changed_at: string | Date;
   status_message: string | null;
+  previous: string | null;
+}
+
+interface CheckRow {
+  name: string;
+  url: string;
+  status: CheckStatus;
+  tool_count: number | null;
+  message: string;
+  checked_at: string | Date;
 }
 
 export const migrationsConfig: Knex.MigratorConfig = {
@@ -70,11 +90,7 @@ export class DatabaseMcpServerStore implements McpServerStore {
       const [row] = await this.db<Row>(TABLE)
         .insert({
           name: server.name,
-          url: server.url,
-          provider_id: server.providerId,
-          authorization_headers: server.authorizationHeaders ? JSON.stringify(server.authorizationHeaders) : null,
-          headers: server.headers ? JSON.stringify(server.headers) : null,
-          timeout: server.timeout ?? null,
+          ...toColumns(server),
           state: 'pending',
           created_by: createdBy,
           created_at: now(),
@@ -93,6 +109,70 @@ export class DatabaseMcpServerStore implements McpServerStore {
   async transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
     const updated = await this.db<Row>(TABLE).where({ id, state: from }).update({ state: to, state_changed_at: now() });
     return updated > 0;
+  }
+
+  async update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean> {
+    const updated = await this.db<Row>(TABLE)
+      .where({ id, state: 'registered' })
+      .update({
+        ...toColumns(fields),
+        ...(previous && { state: 'updating', previous: JSON.stringify(previous), state_changed_at: now() }),
+      });
+    return updated > 0;
+  }
+
+  async settleUpdate(id: number, outcome: 'commit' | 'revert'): Promise<boolean> {
+    const row = await this.db<Row>(TABLE).where({ id, state: 'updating' }).first();
+    if (!row) {
+      return false;
+    }
+    const restored = outcome === 'revert' && row.previous ? toColumns(JSON.parse(row.previous)) : {};
+    // Conditional on what was read, so that of two settles racing (request and reconciler) one wins.
+    const updated = await this.db<Row>(TABLE)
+      .where({ id, state: 'updating', previous: row.previous })
+      .update({ ...restored, state: 'registered', previous: null, state_changed_at: now() });
+    return updated > 0;
+  }
+
+  async saveCheck(name: string, check: StoredCheck): Promise<void> {
+    await this.db<CheckRow>(CHECKS_TABLE)
+      .insert({
+        name,
+        url: check.url,
+        status: check.status,
+        tool_count: check.toolCount,
+        message: check.message,
+        checked_at: check.checkedAt,
+      })
+      .onConflict('name')
+      .merge();
+  }
+
+  async listChecks(names: string[]): Promise<Map<string, StoredCheck>> {
+    const checks = new Map<string, StoredCheck>();
+    if (names.length === 0) {
+      return checks;
+    }
+    // A long list reads the whole table in one query: SQLite caps the parameters of one statement.
+    const query = this.db<CheckRow>(CHECKS_TABLE);
+    const rows = await (names.length > NAMES_PER_QUERY ? query : query.whereIn('name', names));
+    const wanted = new Set(names);
+    for (const row of rows) {
+      if (wanted.has(row.name)) {
+        checks.set(row.name, {
+          url: row.url,
+          status: row.status,
+          toolCount: row.tool_count,
+          message: row.message,
+          checkedAt: new Date(row.checked_at).toISOString(),
+        });
+      }
+    }
+    return checks;
+  }
+
+  async removeCheck(name: string): Promise<void> {
+    await this.db(CHECKS_TABLE).where({ name }).delete();
   }
 
   async setStatusMessage(id: number, message: string | undefined): Promise<void> {
@@ -163,6 +243,17 @@ function applyFilter(builder: Knex.QueryBuilder, filter: PermissionCriteria<McpS
   }
 }
 
+/** The columns of what can change about a server; optional fields left out are cleared. */
+function toColumns(fields: McpServerFields) {
+  return {
+    url: fields.url,
+    provider_id: fields.providerId,
+    authorization_headers: fields.authorizationHeaders ? JSON.stringify(fields.authorizationHeaders) : null,
+    headers: fields.headers ? JSON.stringify(fields.headers) : null,
+    timeout: fields.timeout ?? null,
+  };
+}
+
 function toRecord(row: Row): McpServerRecord {
   return {
     id: row.id,
@@ -177,6 +268,7 @@ function toRecord(row: Row): McpServerRecord {
     createdAt: new Date(row.created_at).toISOString(),
     stateChangedAt: new Date(row.state_changed_at).toISOString(),
     statusMessage: row.status_message ?? undefined,
+    ...(row.previous && { previous: JSON.parse(row.previous) }),
   };
 }
 

@@ -1,11 +1,11 @@
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
-import { McpServerSource, McpServerSpec } from '../types';
+import { LastCheck, McpServerFields, McpServerSource, McpServerSpec } from '../types';
 
 /**
- * Where a stored server stands with Llama Stack. A crash between the steps of a register or delete
- * leaves `pending` or `deleting`, which tells what to finish or roll back.
+ * Where a stored server stands with Llama Stack. A crash between the steps of a register, update or
+ * delete leaves `pending`, `updating` or `deleting`, which tells what to finish or roll back.
  */
-export type McpServerState = 'pending' | 'registered' | 'deleting';
+export type McpServerState = 'pending' | 'registered' | 'updating' | 'deleting';
 
 export interface McpServerRecord extends McpServerSpec {
   /** Increases with registration order. */
@@ -18,6 +18,13 @@ export interface McpServerRecord extends McpServerSpec {
   stateChangedAt: string;
   /** Fixed text of the last failed sync with Llama Stack; absent when in sync. */
   statusMessage?: string;
+  /** While `updating`: the fields before the update, to put back if it fails. */
+  previous?: McpServerFields;
+}
+
+/** A check as it is kept: with the URL it was made against. */
+export interface StoredCheck extends LastCheck {
+  url: string;
 }
 
 /** One condition on stored servers, as the permission rules produce it; nested with allOf/anyOf/not. */
@@ -45,6 +52,13 @@ export interface McpServerStore {
   transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean>;
   /** Records the outcome of the last sync: a fixed message, or undefined when it succeeded. */
   setStatusMessage(id: number, message: string | undefined): Promise<void>;
+  /**
+   * Replaces the fields of a `registered` record; false when it is not `registered`. With `previous`,
+   * the record moves to `updating` and keeps those fields until settleUpdate.
+   */
+  update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean>;
+  /** Ends an update: `commit` keeps the new fields, `revert` puts the previous ones back. */
+  settleUpdate(id: number, outcome: 'commit' | 'revert'): Promise<boolean>;
   /** Removes the record with this id; false when it was already gone. */
   remove(id: number): Promise<boolean>;
   get(name: string): Promise<McpServerRecord | undefined>;
@@ -56,4 +70,9 @@ export interface McpServerStore {
    */
   listConfigStatuses(): Promise<Map<string, string | undefined>>;
   setConfigStatus(name: string, message: string | undefined): Promise<void>;
+  /** Keeps the last check of a server (config or stored), replacing the one before. */
+  saveCheck(name: string, check: StoredCheck): Promise<void>;
+  /** The last checks of these servers, by name. */
+  listChecks(names: string[]): Promise<Map<string, StoredCheck>>;
+  removeCheck(name: string): Promise<void>;
 }

@@ -22,7 +22,13 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
     expect(stored).toMatchObject({ ...row, id: 1, authorization_headers: null, headers: null, timeout: null });
     expect(stored.created_at).toBeTruthy();
 
+    // Checks are kept by name and URL, one per server.
+    const check = { name: 'x', url: 'http://x/mcp', status: 'ok', tool_count: 2, message: 'm', checked_at: new Date() };
+    await knex('mcp_server_checks').insert(check);
+    await expect(knex('mcp_server_checks').insert(check)).rejects.toThrow(/unique|duplicate/i);
+
     await knex.migrate.rollback(migrationsConfig, true);
     expect(await knex.schema.hasTable('mcp_servers')).toBe(false);
+    expect(await knex.schema.hasTable('mcp_server_checks')).toBe(false);
   });
 });

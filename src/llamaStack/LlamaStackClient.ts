@@ -32,12 +32,19 @@ export interface RegisterToolgroupRequest {
   mcpEndpointUri: string;
 }
 
+export interface ToolDef {
+  name: string;
+  description?: string | null;
+}
+
 /** The toolgroups API of Llama Stack 0.2 - 0.6, as far as the plugin uses it. */
 export interface ToolgroupsApi {
   registerToolgroup(request: RegisterToolgroupRequest): Promise<void>;
   /** Resolves `absent` when Llama Stack has the API but not the toolgroup. */
   unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'>;
   listToolgroups(): Promise<Toolgroup[]>;
+  /** The tools of one toolgroup; `absent` when Llama Stack has the API but not the toolgroup. */
+  listTools(toolgroupId: string): Promise<ToolDef[] | 'absent'>;
   /** Whether Llama Stack has the toolgroups API at all (0.7 and later do not). */
   probeToolgroupsApi(): Promise<boolean>;
 }
@@ -83,9 +90,25 @@ export class LlamaStackClient implements ToolgroupsApi {
 
   async listToolgroups(): Promise<Toolgroup[]> {
     const deadline = this.deadline();
-    const response = await this.call(deadline, 'GET', '/v1/toolgroups');
+    return this.listFrom<Toolgroup>(deadline, 'GET /v1/toolgroups', await this.call(deadline, 'GET', '/v1/toolgroups'));
+  }
+
+  async listTools(toolgroupId: string): Promise<ToolDef[] | 'absent'> {
+    const route = `/v1/tools?toolgroup_id=${encodeURIComponent(toolgroupId)}`;
+    const deadline = this.deadline();
+    const response = await this.call(deadline, 'GET', route);
+    // Llama Stack 0.2 answers an unknown toolgroup with 400 "... not found", later versions with 404.
+    const notFound = response.status === 404 || (response.status === 400 && /not found/i.test(response.text));
+    if (notFound && (await this.hasToolgroupsApi(deadline))) {
+      return 'absent';
+    }
+    return this.listFrom<ToolDef>(deadline, `GET ${route}`, response);
+  }
+
+  /** The `data` of an answer `{"data": [...]}`. */
+  private async listFrom<T>(deadline: number, operation: string, response: UpstreamResponse): Promise<T[]> {
     if (!isSuccess(response)) {
-      throw await this.failureOf(deadline, 'GET /v1/toolgroups', response);
+      throw await this.failureOf(deadline, operation, response);
     }
     try {
       const data = JSON.parse(response.text)?.data;
@@ -95,7 +118,7 @@ export class LlamaStackClient implements ToolgroupsApi {
     } catch {
       // fall through: same answer as a body without `data`
     }
-    throw this.failure('rejected', 'GET /v1/toolgroups', { ...response, text: 'answer is not {"data": [...]}' });
+    throw this.failure('rejected', operation, { ...response, text: 'answer is not {"data": [...]}' });
   }
 
   probeToolgroupsApi(): Promise<boolean> {

@@ -5,7 +5,8 @@ import { BadGatewayError } from '../errors';
 import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
 import { ToolgroupSync } from '../llamaStack/ToolgroupSync';
 import { ServerCondition } from '../rules';
-import { McpServer, McpServerSpec } from '../types';
+import { CheckResult, McpServer, McpServerFields, McpServerPatch, McpServerSpec, McpTool } from '../types';
+import { UrlPolicy } from '../urlPolicy';
 
 export interface McpServerServiceOptions {
   store: McpServerStore;
@@ -13,7 +14,12 @@ export interface McpServerServiceOptions {
   sync: ToolgroupSync;
   staticServers: McpServerSpec[];
   logger: LoggerService;
+  urlPolicy: UrlPolicy;
+  checker: { check(name: string, url: string): Promise<CheckResult> };
 }
+
+/** The Llama Stack calls of an operation, for its error messages. */
+type Operation = 'register' | 'unregister' | 'update' | 'list tools';
 
 /**
  * The use cases of the plugin and their order of work. The one place that knows both the config
@@ -26,6 +32,8 @@ export class McpServerService {
   private readonly staticServers: McpServerSpec[];
   private readonly staticNames: Set<string>;
   private readonly logger: LoggerService;
+  private readonly urlPolicy: UrlPolicy;
+  private readonly checker: McpServerServiceOptions['checker'];
 
   constructor(options: McpServerServiceOptions) {
     this.store = options.store;
@@ -34,23 +42,34 @@ export class McpServerService {
     this.staticServers = options.staticServers;
     this.staticNames = new Set(options.staticServers.map(s => s.name));
     this.logger = options.logger;
+    this.urlPolicy = options.urlPolicy;
+    this.checker = options.checker;
   }
 
-  /** Claims the name durably, registers the toolgroup, and rolls the claim back if Llama Stack fails. */
-  async register(spec: McpServerSpec, createdBy: string): Promise<McpServer> {
-    const record = this.staticNames.has(spec.name) ? undefined : await this.store.claim(spec, createdBy);
+  /**
+   * Claims the name durably, registers the toolgroup, and rolls the claim back if Llama Stack fails.
+   * With `check`, the server must first pass a connection check.
+   */
+  async register(spec: McpServerSpec, createdBy: string, options: { check?: boolean } = {}): Promise<McpServer> {
+    await this.assertUrlAllowed(spec.url);
+    const taken = () => new ConflictError(`MCP server '${spec.name}' already exists`);
+    if (this.staticNames.has(spec.name) || (options.check && (await this.store.get(spec.name)))) {
+      throw taken();
+    }
+    const check = options.check ? await this.checker.check(spec.name, spec.url) : undefined;
+    if (check && !passes(check, spec)) {
+      throw new InputError(
+        `MCP server check failed (${check.status}): ${check.message}; MCP server '${spec.name}' was not registered`,
+      );
+    }
+
+    const record = await this.store.claim(spec, createdBy);
     if (!record) {
-      throw new ConflictError(`MCP server '${spec.name}' already exists`);
+      throw taken();
     }
 
     try {
-      await this.whenSynced(() =>
-        this.llamaStack.registerToolgroup({
-          toolgroupId: spec.name,
-          providerId: spec.providerId,
-          mcpEndpointUri: spec.url,
-        }),
-      );
+      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(spec.name, spec)));
     } catch (error) {
       await this.releaseClaim(record);
       throw this.toResponseError(error, 'register', spec.name);
@@ -63,7 +82,89 @@ export class McpServerService {
       );
       throw new ConflictError(`MCP server '${spec.name}' was deleted while it was being registered`);
     }
-    return this.present(toServer({ ...record, state: 'registered' }));
+    const server = toServer({ ...record, state: 'registered' });
+    if (check) {
+      server.lastCheck = await this.saveCheck(spec.name, spec.url, check);
+    }
+    return this.present(server);
+  }
+
+  /**
+   * Changes a server registered through the API. When its toolgroup changes (URL or provider), Llama
+   * Stack is brought in line by unregistering and registering again; if that fails, the old toolgroup
+   * and the old fields come back, so the server is never left registered nowhere.
+   */
+  async update(name: string, patch: McpServerPatch, condition?: ServerCondition): Promise<McpServer> {
+    const record = await this.writableRecord(name, condition, 'update', 'changed');
+    const previous = fieldsOf(record);
+    const next: McpServerFields = { ...previous, ...patch };
+    if (patch.url !== undefined && patch.url !== previous.url) {
+      await this.assertUrlAllowed(patch.url);
+    }
+    const busy = () => new ConflictError(`MCP server '${name}' is being registered, changed or deleted; try again later`);
+    const toolgroupChanges = next.url !== previous.url || next.providerId !== previous.providerId;
+    if (!toolgroupChanges || !(await this.sync.check())) {
+      if (!(await this.store.update(record.id, next))) {
+        throw busy();
+      }
+      return this.withLastCheck(this.present(toServer({ ...record, ...next })));
+    }
+
+    // Marked first, so that a crash in between leaves a record that says how to put things back.
+    if (!(await this.store.update(record.id, next, previous))) {
+      throw busy();
+    }
+    try {
+      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(name));
+    } catch (error) {
+      await this.store.settleUpdate(record.id, 'revert');
+      throw this.toResponseError(error, 'update', name);
+    }
+    try {
+      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(name, next)));
+    } catch (error) {
+      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(name, previous))).catch(rollbackError =>
+        // The record gets its old fields back, and the reconciler registers them when Llama Stack answers.
+        this.logFailure('roll back the update of', name, rollbackError),
+      );
+      await this.store.settleUpdate(record.id, 'revert');
+      throw this.toResponseError(error, 'update', name);
+    }
+    await this.store.settleUpdate(record.id, 'commit');
+    return this.withLastCheck(this.present(toServer({ ...record, ...next, state: 'registered' })));
+  }
+
+  /** Connects to the server, keeps the result as its last check, and answers it. */
+  async check(name: string, condition?: ServerCondition): Promise<CheckResult> {
+    const server = await this.visible(name, condition);
+    const result = await this.checker.check(name, server.url);
+    await this.saveCheck(name, server.url, result);
+    return result;
+  }
+
+  /** The tools Llama Stack lists for the server's toolgroup. */
+  async tools(name: string, condition?: ServerCondition): Promise<McpTool[]> {
+    await this.visible(name, condition);
+    const notHeld = new ConflictError(
+      `Llama Stack does not hold toolgroups (toolgroups mode ${this.sync.mode}, or Llama Stack 0.7 and later); ` +
+        `POST /v1/mcp-servers/${encodeURIComponent(name)}/check lists the tools of the server itself`,
+    );
+    if (!(await this.sync.check())) {
+      throw notHeld;
+    }
+    let tools: Awaited<ReturnType<ToolgroupsApi['listTools']>>;
+    try {
+      tools = await this.llamaStack.listTools(name);
+    } catch (error) {
+      if (error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && this.sync.apiMissing()) {
+        throw notHeld;
+      }
+      throw this.toResponseError(error, 'list tools', name);
+    }
+    if (tools === 'absent') {
+      throw new ConflictError(`Llama Stack holds no toolgroup for MCP server '${name}' yet; its status says why`);
+    }
+    return tools.map(tool => (tool.description ? { name: tool.name, description: tool.description } : { name: tool.name }));
   }
 
   /**
@@ -75,7 +176,7 @@ export class McpServerService {
       this.visibleConfigServers(condition),
       this.store.list(condition?.filter, { excludeNames: [...this.staticNames] }),
     ]);
-    return [...configServers, ...records.map(toServer)].map(server => this.present(server));
+    return this.withLastChecks([...configServers, ...records.map(toServer)].map(server => this.present(server)));
   }
 
   /**
@@ -97,8 +198,8 @@ export class McpServerService {
       limit: storedWanted + 1,
       excludeNames: [...this.staticNames],
     });
-    const servers = [...configPage, ...records.slice(0, storedWanted).map(toServer)].map(server =>
-      this.present(server),
+    const servers = await this.withLastChecks(
+      [...configPage, ...records.slice(0, storedWanted).map(toServer)].map(server => this.present(server)),
     );
 
     let nextCursor: string | undefined;
@@ -125,17 +226,61 @@ export class McpServerService {
   async find(name: string): Promise<McpServer | undefined> {
     const configServer = this.staticServers.find(server => server.name === name);
     if (configServer) {
-      return this.present(toConfigServer(configServer, await this.store.listConfigStatuses()));
+      return this.withLastCheck(this.present(toConfigServer(configServer, await this.store.listConfigStatuses())));
     }
     const record = await this.store.get(name);
-    return record && this.present(toServer(record));
+    return record && this.withLastCheck(this.present(toServer(record)));
+  }
+
+  /** One server the caller may list; a server the condition hides is as unknown as a missing one. */
+  async visible(name: string, condition?: ServerCondition): Promise<McpServer> {
+    const server = await this.find(name);
+    if (!server || (condition && !condition.matches(server))) {
+      throw new NotFoundError(`MCP server '${name}' is not registered`);
+    }
+    return server;
+  }
+
+  /** Attaches each server's last check, if it was made against the server's current URL. */
+  private async withLastChecks(servers: McpServer[]): Promise<McpServer[]> {
+    const checks = await this.store.listChecks(servers.map(server => server.name));
+    for (const server of servers) {
+      const check = checks.get(server.name);
+      if (check && check.url === server.url) {
+        server.lastCheck = { status: check.status, toolCount: check.toolCount, checkedAt: check.checkedAt, message: check.message };
+      }
+    }
+    return servers;
+  }
+
+  private async withLastCheck(server: McpServer): Promise<McpServer> {
+    return (await this.withLastChecks([server]))[0];
+  }
+
+  private async saveCheck(name: string, url: string, result: CheckResult) {
+    const { tools: _tools, ...lastCheck } = result;
+    await this.store.saveCheck(name, { ...lastCheck, url });
+    return lastCheck;
+  }
+
+  /** Registration and changes accept only URLs whose host the URL policy allows. */
+  private async assertUrlAllowed(url: string) {
+    const refusal = await this.urlPolicy.refusalForUrl(url);
+    if (refusal) {
+      throw new InputError(`Invalid MCP server: 'url' is refused: ${refusal}`);
+    }
   }
 
   /**
-   * Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails.
-   * With a condition, the server must match it.
+   * The stored record of a server an API call may change or delete: 404 when unknown, 403 when the
+   * condition does not match or it comes from app-config.
    */
-  async delete(name: string, condition?: ServerCondition): Promise<void> {
+  private async writableRecord(
+    name: string,
+    condition: ServerCondition | undefined,
+    action: 'update' | 'delete',
+    verb: string,
+  ): Promise<McpServerRecord> {
     const configServer = this.staticServers.find(candidate => candidate.name === name);
     const record = configServer ? undefined : await this.store.get(name);
     const server = configServer ? toConfigServer(configServer, new Map()) : record && toServer(record);
@@ -143,11 +288,23 @@ export class McpServerService {
       throw new NotFoundError(`MCP server '${name}' is not registered`);
     }
     if (condition && !condition.matches(server)) {
-      throw new NotAllowedError(`Permission 'lightspeed.mcp-server.delete' is not granted for MCP server '${name}'`);
+      throw new NotAllowedError(`Permission 'lightspeed.mcp-server.${action}' is not granted for MCP server '${name}'`);
     }
     if (!record) {
-      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be deleted through the API`);
+      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be ${verb} through the API`);
     }
+    if (record.state === 'updating') {
+      throw new ConflictError(`MCP server '${name}' is being changed; try again later`);
+    }
+    return record;
+  }
+
+  /**
+   * Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails.
+   * With a condition, the server must match it.
+   */
+  async delete(name: string, condition?: ServerCondition): Promise<void> {
+    const record = await this.writableRecord(name, condition, 'delete', 'deleted');
 
     // Marked first, so that a crash after Llama Stack answered leaves a record that says what was under way.
     const previousState = record.state === 'deleting' ? 'registered' : record.state;
@@ -159,6 +316,7 @@ export class McpServerService {
       throw this.toResponseError(error, 'unregister', name);
     }
     await this.store.remove(record.id);
+    await this.store.removeCheck(name);
   }
 
   /**
@@ -198,12 +356,17 @@ export class McpServerService {
   }
 
   /** Fixed texts only: Llama Stack's own answer goes to the log, never to the caller. */
-  private toResponseError(error: unknown, operation: 'register' | 'unregister', name: string): Error {
+  private toResponseError(error: unknown, operation: Operation, name: string): Error {
     if (!(error instanceof LlamaStackError)) {
       return error as Error;
     }
     this.logFailure(operation, name, error);
-    const outcome = `MCP server '${name}' was not ${operation}ed`;
+    const outcome =
+      operation === 'list tools'
+        ? `the tools of MCP server '${name}' were not listed`
+        : `MCP server '${name}' was not ${operation === 'update' ? 'updated' : `${operation}ed`}`;
+    // An unregister that fails keeps the record, so it can be retried: 503 rather than 502.
+    const retryable = operation === 'unregister';
     switch (error.failure) {
       case 'conflict':
         return new ConflictError(`Llama Stack already holds a different toolgroup named '${name}'; ${outcome}`);
@@ -211,18 +374,40 @@ export class McpServerService {
         const message =
           'Llama Stack has no toolgroups API (Llama Stack 0.7 and later removed it; this plugin needs 0.2 - 0.6); ' +
           outcome;
-        return operation === 'register' ? new BadGatewayError(message) : new ServiceUnavailableError(message);
+        return retryable ? new ServiceUnavailableError(message) : new BadGatewayError(message);
       }
       case 'rejected':
-        return operation === 'register'
-          ? new BadGatewayError(`Llama Stack rejected the registration; ${outcome}`)
-          : new ServiceUnavailableError(`Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`);
+        return retryable
+          ? new ServiceUnavailableError(`Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`)
+          : new BadGatewayError(`Llama Stack rejected the ${operation === 'list tools' ? 'request' : 'registration'}; ${outcome}`);
       default:
-        return new ServiceUnavailableError(
-          `Llama Stack is unavailable; ${outcome}${operation === 'unregister' ? ', try again later' : ''}`,
-        );
+        return new ServiceUnavailableError(`Llama Stack is unavailable; ${outcome}${retryable ? ', try again later' : ''}`);
     }
   }
+}
+
+/**
+ * Whether a check lets a registration with `check: true` go on. A server that wants a token the user
+ * supplies at query time (authorization_headers) cannot authorize the plugin's check, so asking for
+ * authorization is what it should do.
+ */
+function passes(check: CheckResult, spec: McpServerSpec): boolean {
+  const suppliesAuthorization = Object.keys(spec.authorizationHeaders ?? {}).length > 0;
+  return check.status === 'ok' || (check.status === 'auth_required' && suppliesAuthorization);
+}
+
+function fieldsOf(record: McpServerRecord): McpServerFields {
+  return {
+    url: record.url,
+    providerId: record.providerId,
+    authorizationHeaders: record.authorizationHeaders,
+    headers: record.headers,
+    timeout: record.timeout,
+  };
+}
+
+function toolgroupOf(name: string, fields: McpServerFields) {
+  return { toolgroupId: name, providerId: fields.providerId, mcpEndpointUri: fields.url };
 }
 
 /** `statuses`: the last sync of each config server, as the reconciler recorded it. */

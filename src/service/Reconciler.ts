@@ -103,7 +103,7 @@ export class Reconciler {
 
     logger.info(
       `Reconciled MCP servers with Llama Stack in ${Date.now() - started} ms: ${counts.checked} checked, ` +
-        `${counts.registered} registered, ${counts.completed} interrupted registrations completed, ` +
+        `${counts.registered} registered, ${counts.completed} interrupted registrations or updates completed, ` +
         `${counts.rolledBack} rolled back, ${counts.deleted} interrupted deletions finished, ${counts.failed} failed`,
     );
   }
@@ -119,13 +119,15 @@ export class Reconciler {
       }
       if (record.state === 'pending' && (await store.transition(record.id, 'pending', 'registered'))) {
         completed += 1;
+      } else if (record.state === 'updating' && (await store.settleUpdate(record.id, 'commit'))) {
+        completed += 1;
       } else if (record.state === 'deleting' && (await store.remove(record.id))) {
         deleted += 1;
       }
     }
     logger.info(
       `Reconciled MCP servers without toolgroup sync (toolgroups mode ${sync.mode}) in ${Date.now() - started} ms: ` +
-        `${completed} interrupted registrations completed, ${deleted} interrupted deletions finished`,
+        `${completed} interrupted registrations or updates completed, ${deleted} interrupted deletions finished`,
     );
   }
 
@@ -171,6 +173,20 @@ export class Reconciler {
       } else {
         await store.remove(record.id);
         counts.rolledBack += 1;
+      }
+    } else if (record.state === 'updating' && stale) {
+      // An update that never answered: keep it if Llama Stack got the new toolgroup, otherwise put the old
+      // fields back and sync them like any registered server.
+      if (ours) {
+        await store.settleUpdate(record.id, 'commit');
+        counts.completed += 1;
+        return;
+      }
+      await store.settleUpdate(record.id, 'revert');
+      counts.rolledBack += 1;
+      const reverted = await store.get(record.name);
+      if (reverted?.id === record.id && reverted.state === 'registered') {
+        await this.syncRecord(reverted, held, staleBefore, counts);
       }
     } else if (record.state === 'deleting' && stale) {
       // A delete that never answered: finish it, without touching a toolgroup that is not ours.

@@ -84,6 +84,11 @@ export class LlamaStackStandIn {
   readonly calls: StandInCall[] = [];
   /** Request bodies that did not match the reference schema; a correct client leaves this empty. */
   readonly schemaViolations: string[] = [];
+  /**
+   * The tools GET /v1/tools answers for each toolgroup. Real Llama Stack asks the MCP server; the
+   * stand-in answers what a test puts here (none by default).
+   */
+  readonly tools = new Map<string, Array<{ name: string; description?: string | null }>>();
   toolgroupsApi: boolean;
 
   private readonly server: http.Server;
@@ -208,6 +213,10 @@ export class LlamaStackStandIn {
   }
 
   private route(method: string, url: URL, body: unknown, res: http.ServerResponse) {
+    if (url.pathname === '/v1/tools' && method === 'GET' && this.toolgroupsApi) {
+      this.listTools(url.searchParams.get('toolgroup_id'), res);
+      return;
+    }
     if (!url.pathname.startsWith('/v1/toolgroups') || !this.toolgroupsApi) {
       // FastAPI's answer for a route it does not have, as Llama Stack 0.7+ gives for toolgroups.
       send(res, 404, { detail: 'Not Found' });
@@ -239,6 +248,18 @@ export class LlamaStackStandIn {
       return;
     }
     send(res, 405, { detail: 'Method Not Allowed' });
+  }
+
+  private listTools(toolgroupId: string | null, res: http.ServerResponse) {
+    if (toolgroupId !== null && !this.toolgroups.has(toolgroupId)) {
+      this.sendError(res, 404, `Tool Group '${toolgroupId}' not found`);
+      return;
+    }
+    const ids = toolgroupId === null ? [...this.toolgroups.keys()] : [toolgroupId];
+    const data = ids.flatMap(id =>
+      (this.tools.get(id) ?? []).map(tool => ({ toolgroup_id: id, name: tool.name, description: tool.description ?? null })),
+    );
+    send(res, 200, { data });
   }
 
   private register(body: unknown, res: http.ServerResponse) {
