@@ -187,6 +187,32 @@ describe('LlamaStackClient', () => {
     });
   });
 
+  describe('listTools', () => {
+    it('returns the tools of one toolgroup, asking with its URL-encoded id', async () => {
+      await client().registerToolgroup({ ...DOCS, toolgroupId: 'team docs' });
+      standIn.tools.set('team docs', [{ name: 'search', description: 'Searches' }]);
+
+      expect(await client().listTools('team docs')).toEqual([
+        { toolgroup_id: 'team docs', name: 'search', description: 'Searches' },
+      ]);
+      expect(standIn.calls.at(-1)?.path).toBe('/v1/tools?toolgroup_id=team%20docs');
+    });
+
+    it.each([
+      ['404 (0.3 and later)', { status: 404, message: "Tool Group 'docs' not found" }],
+      ['400 "not found" (0.2)', { status: 400, message: "Tool group 'docs' not found" }],
+    ])("resolves 'absent' for an unknown toolgroup answered with %s", async (_case, fault) => {
+      standIn.inject(fault, { method: 'GET', times: 1 });
+      expect(await client().listTools('docs')).toBe('absent');
+    });
+
+    it("fails with 'unavailable' on a 500, such as an MCP server Llama Stack cannot reach", async () => {
+      await client().registerToolgroup(DOCS);
+      standIn.inject({ status: 500 }, { method: 'GET' });
+      expect((await failureOf(client().listTools('docs'))).failure).toBe('unavailable');
+    });
+  });
+
   describe('against Llama Stack 0.7+ (no toolgroups API)', () => {
     beforeEach(() => useStandIn({ toolgroupsApi: false }));
 
@@ -194,6 +220,7 @@ describe('LlamaStackClient', () => {
       ['register', c => c.registerToolgroup(DOCS)],
       ['unregister', c => c.unregisterToolgroup('docs')],
       ['list', c => c.listToolgroups()],
+      ['list tools', c => c.listTools('docs')],
     ])("fails %s with 'no-toolgroups-api', never resolving as absent", async (_operation, call) => {
       const error = await failureOf(call(client()));
       expect(error.failure).toBe('no-toolgroups-api');
