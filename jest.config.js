@@ -8,5 +8,6 @@ module.exports = {
       { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } },
     ],
   },
+  setupFiles: ['<rootDir>/src/testing/reservedNamesDns.ts'],
   testTimeout: 60_000,
 };

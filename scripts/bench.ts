@@ -725,6 +725,14 @@ async function measurePage(listUrl: string, auth: Record<string, string>, agent:
   };
 }
 
+/**
+ * The URL of a registered server: an IP address, because a register resolves a host name for the URL
+ * policy, and this machine's resolver (not the plugin) would then dominate the figures.
+ */
+function mcpUrl(name: string): string {
+  return `http://127.0.0.1:9/${encodeURIComponent(name)}/mcp`;
+}
+
 /** POST + DELETE through the plugin, and the same two calls straight to the stand-in, interleaved. */
 async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agent: http.Agent, knex: Knex): Promise<PairResult> {
   const standInUrl = standIn.url;
@@ -741,7 +749,7 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
   };
   const viaPlugin = (name: string) => ({
     post: async () =>
-      (await send(agent, { method: 'POST', url: api, headers: auth, body: JSON.stringify({ name, url: `http://${name}.example.com/mcp` }) }))
+      (await send(agent, { method: 'POST', url: api, headers: auth, body: JSON.stringify({ name, url: mcpUrl(name) }) }))
         .status === 201,
     del: async () => (await send(agent, { method: 'DELETE', url: `${api}/${encodeURIComponent(name)}`, headers: auth })).status === 200,
   });
@@ -751,7 +759,7 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
         await send(agent, {
           method: 'POST',
           url: `${standInUrl}/v1/toolgroups`,
-          body: JSON.stringify({ toolgroup_id: name, provider_id: 'model-context-protocol', mcp_endpoint: { uri: `http://${name}.example.com/mcp` } }),
+          body: JSON.stringify({ toolgroup_id: name, provider_id: 'model-context-protocol', mcp_endpoint: { uri: mcpUrl(name) } }),
         })
       ).status < 300,
     del: async () =>

@@ -164,6 +164,20 @@ describe('UrlPolicy.refusalForUrl', () => {
     },
   );
 
+  it('treats a resolver that does not answer within 2 s like one that found nothing', async () => {
+    jest.useFakeTimers();
+    try {
+      jest.spyOn(dns.promises, 'lookup').mockReturnValue(new Promise(() => undefined) as never);
+      const accepted = new UrlPolicy().refusalForUrl('http://slow.example.com/mcp');
+      const refused = new UrlPolicy({ deny: ['*.example.com'] }).refusalForUrl('http://slow.example.com/mcp');
+      await jest.advanceTimersByTimeAsync(2000);
+      await expect(accepted).resolves.toBeUndefined();
+      await expect(refused).resolves.toBe(DENIED);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('allows an IPv6 loopback literal by default and refuses it when denied', async () => {
     mockLookup(new Error('no lookup expected'));
     await expect(new UrlPolicy().refusalForUrl('http://[::1]:8080/mcp')).resolves.toBeUndefined();

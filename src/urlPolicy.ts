@@ -7,6 +7,12 @@ export interface UrlPolicyRules {
   deny?: string[];
 }
 
+/**
+ * How long a registration waits for DNS. A resolver that does not answer in time is treated like one
+ * that found nothing, so a slow resolver cannot hold registrations; connections re-check anyway.
+ */
+const REGISTRATION_LOOKUP_TIMEOUT_MS = 2000;
+
 const ALWAYS_REFUSED_REASON =
   'its address is in a range that is always refused (link-local and cloud metadata addresses)';
 const NOT_AN_ADDRESS_REASON = 'its address is not an IP address';
@@ -101,13 +107,22 @@ export class UrlPolicy {
       return this.refusalFor(host, host);
     }
     let addresses: string[];
+    let timer: NodeJS.Timeout | undefined;
     try {
-      addresses = await resolveHost(host);
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(Object.assign(new Error(`DNS lookup of ${host} timed out`), { code: 'ETIMEOUT' })),
+          REGISTRATION_LOOKUP_TIMEOUT_MS,
+        );
+      });
+      addresses = await Promise.race([resolveHost(host), timedOut]);
     } catch (error) {
       if (UNRESOLVED_CODES.has((error as NodeJS.ErrnoException)?.code ?? '')) {
         return this.refusalForName(normalizedHostname(host));
       }
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     for (const address of addresses) {
       const reason = this.refusalFor(host, address);
