@@ -138,7 +138,7 @@ describe.each(databases.eachSupportedId())('PATCH /v1/mcp-servers/{name} on %s',
     expect(await stored(plugin, 'docs')).toMatchObject({ url: NEW_URL, status: 'registered' });
   });
 
-  it('drops the last check of the old URL', async () => {
+  it('keeps the last check while the URL stays, and drops it with the old URL', async () => {
     const plugin = await startWithServer();
     await env.knex('mcp_server_checks').insert({
       name: 'docs',
@@ -149,9 +149,11 @@ describe.each(databases.eachSupportedId())('PATCH /v1/mcp-servers/{name} on %s',
       checked_at: new Date().toISOString(),
     });
     expect((await stored(plugin, 'docs')).last_check).toMatchObject({ status: 'ok' });
+    expect((await patch(plugin, 'docs', { timeout: 60 })).body.last_check).toMatchObject({ status: 'ok', tool_count: 3 });
 
-    await patch(plugin, 'docs', { url: NEW_URL });
+    const moved = await patch(plugin, 'docs', { url: NEW_URL });
 
+    expect(moved.body).not.toHaveProperty('last_check');
     expect(await stored(plugin, 'docs')).not.toHaveProperty('last_check');
   });
 

@@ -33,6 +33,11 @@ interface Row {
   state_changed_at: string | Date;
   status_message: string | null;
   previous: string | null;
+  /** The last check of the record's current URL, when one was read with it. */
+  check_status?: CheckStatus | null;
+  check_tool_count?: number | null;
+  check_message?: string | null;
+  check_checked_at?: string | Date | null;
 }
 
 interface CheckRow {
@@ -197,26 +202,39 @@ export class DatabaseMcpServerStore implements McpServerStore {
   }
 
   async get(name: string): Promise<McpServerRecord | undefined> {
-    const row = await this.db<Row>(TABLE).where({ name }).first();
+    const row = await this.withLastCheck().where(`${TABLE}.name`, name).first();
     return row ? toRecord(row) : undefined;
   }
 
   async list(filter?: PermissionCriteria<McpServerFilter>, options: ListOptions = {}): Promise<McpServerRecord[]> {
     // Ordered by the primary key: registration order, and a page is an index range scan.
-    const query = this.db<Row>(TABLE).orderBy('id', 'asc');
+    const query = this.withLastCheck().orderBy(`${TABLE}.id`, 'asc');
     if (filter) {
       query.where(builder => applyFilter(builder, filter));
     }
     if (options.afterId !== undefined) {
-      query.where('id', '>', options.afterId);
+      query.where(`${TABLE}.id`, '>', options.afterId);
     }
     if (options.excludeNames?.length) {
-      query.whereNotIn('name', options.excludeNames);
+      query.whereNotIn(`${TABLE}.name`, options.excludeNames);
     }
     if (options.limit !== undefined) {
       query.limit(options.limit);
     }
     return (await query).map(toRecord);
+  }
+
+  /** Records with the last check of their current URL, in the same query: a list makes one round trip. */
+  private withLastCheck() {
+    return this.db<Row>(TABLE)
+      .leftJoin(`${CHECKS_TABLE} as c`, join => join.on(`${TABLE}.name`, '=', 'c.name').andOn(`${TABLE}.url`, '=', 'c.url'))
+      .select(
+        `${TABLE}.*`,
+        'c.status as check_status',
+        'c.tool_count as check_tool_count',
+        'c.message as check_message',
+        'c.checked_at as check_checked_at',
+      );
   }
 }
 
@@ -234,12 +252,12 @@ function applyFilter(builder: Knex.QueryBuilder, filter: PermissionCriteria<McpS
   } else if (filter.property === 'created_by') {
     const refs = filter.values.map(ref => ref.toLocaleLowerCase('en-US'));
     // whereIn with no values is false in knex, as the rule wants.
-    builder.whereIn(builder.client.raw('lower(??)', ['created_by']), refs);
+    builder.whereIn(builder.client.raw('lower(??)', [`${TABLE}.created_by`]), refs);
   } else if (filter.property === 'source') {
     builder.whereRaw(filter.value === 'api' ? '1 = 1' : '1 = 0');
   } else {
     // substr compares case-sensitively on SQLite and PostgreSQL alike, unlike LIKE, and needs no escaping.
-    builder.whereRaw('substr(??, 1, ?) = ?', ['name', filter.value.length, filter.value]);
+    builder.whereRaw('substr(??, 1, ?) = ?', [`${TABLE}.name`, filter.value.length, filter.value]);
   }
 }
 
@@ -269,6 +287,14 @@ function toRecord(row: Row): McpServerRecord {
     stateChangedAt: new Date(row.state_changed_at).toISOString(),
     statusMessage: row.status_message ?? undefined,
     ...(row.previous && { previous: JSON.parse(row.previous) }),
+    ...(row.check_status && {
+      lastCheck: {
+        status: row.check_status,
+        toolCount: row.check_tool_count ?? null,
+        message: row.check_message ?? '',
+        checkedAt: new Date(row.check_checked_at!).toISOString(),
+      },
+    }),
   };
 }
 

@@ -20,6 +20,8 @@ export interface McpServerRecord extends McpServerSpec {
   statusMessage?: string;
   /** While `updating`: the fields before the update, to put back if it fails. */
   previous?: McpServerFields;
+  /** The last connection check of the current URL, if any (read by get and list). */
+  lastCheck?: LastCheck;
 }
 
 /** A check as it is kept: with the URL it was made against. */
@@ -72,7 +74,7 @@ export interface McpServerStore {
   setConfigStatus(name: string, message: string | undefined): Promise<void>;
   /** Keeps the last check of a server (config or stored), replacing the one before. */
   saveCheck(name: string, check: StoredCheck): Promise<void>;
-  /** The last checks of these servers, by name. */
+  /** The last checks of these servers, by name: for config servers, which have no record. */
   listChecks(names: string[]): Promise<Map<string, StoredCheck>>;
   removeCheck(name: string): Promise<void>;
 }

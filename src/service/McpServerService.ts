@@ -102,12 +102,15 @@ export class McpServerService {
       await this.assertUrlAllowed(patch.url);
     }
     const busy = () => new ConflictError(`MCP server '${name}' is being registered, changed or deleted; try again later`);
+    // A check of the old URL says nothing about the new one.
+    const changed = () =>
+      this.present(toServer({ ...record, ...next, state: 'registered', lastCheck: next.url === previous.url ? record.lastCheck : undefined }));
     const toolgroupChanges = next.url !== previous.url || next.providerId !== previous.providerId;
     if (!toolgroupChanges || !(await this.sync.check())) {
       if (!(await this.store.update(record.id, next))) {
         throw busy();
       }
-      return this.withLastCheck(this.present(toServer({ ...record, ...next })));
+      return changed();
     }
 
     // Marked first, so that a crash in between leaves a record that says how to put things back.
@@ -131,7 +134,7 @@ export class McpServerService {
       throw this.toResponseError(error, 'update', name);
     }
     await this.store.settleUpdate(record.id, 'commit');
-    return this.withLastCheck(this.present(toServer({ ...record, ...next, state: 'registered' })));
+    return changed();
   }
 
   /** Connects to the server, keeps the result as its last check, and answers it. */
@@ -176,7 +179,7 @@ export class McpServerService {
       this.visibleConfigServers(condition),
       this.store.list(condition?.filter, { excludeNames: [...this.staticNames] }),
     ]);
-    return this.withLastChecks([...configServers, ...records.map(toServer)].map(server => this.present(server)));
+    return [...(await this.withLastChecks(configServers)), ...records.map(toServer)].map(server => this.present(server));
   }
 
   /**
@@ -198,8 +201,8 @@ export class McpServerService {
       limit: storedWanted + 1,
       excludeNames: [...this.staticNames],
     });
-    const servers = await this.withLastChecks(
-      [...configPage, ...records.slice(0, storedWanted).map(toServer)].map(server => this.present(server)),
+    const servers = [...(await this.withLastChecks(configPage)), ...records.slice(0, storedWanted).map(toServer)].map(
+      server => this.present(server),
     );
 
     let nextCursor: string | undefined;
@@ -226,10 +229,11 @@ export class McpServerService {
   async find(name: string): Promise<McpServer | undefined> {
     const configServer = this.staticServers.find(server => server.name === name);
     if (configServer) {
-      return this.withLastCheck(this.present(toConfigServer(configServer, await this.store.listConfigStatuses())));
+      const [server] = await this.withLastChecks([toConfigServer(configServer, await this.store.listConfigStatuses())]);
+      return this.present(server);
     }
     const record = await this.store.get(name);
-    return record && this.withLastCheck(this.present(toServer(record)));
+    return record && this.present(toServer(record));
   }
 
   /** One server the caller may list; a server the condition hides is as unknown as a missing one. */
@@ -241,8 +245,14 @@ export class McpServerService {
     return server;
   }
 
-  /** Attaches each server's last check, if it was made against the server's current URL. */
+  /**
+   * Attaches each config server's last check, if it was made against its current URL (stored servers
+   * come with theirs from the store).
+   */
   private async withLastChecks(servers: McpServer[]): Promise<McpServer[]> {
+    if (servers.length === 0) {
+      return servers;
+    }
     const checks = await this.store.listChecks(servers.map(server => server.name));
     for (const server of servers) {
       const check = checks.get(server.name);
@@ -251,10 +261,6 @@ export class McpServerService {
       }
     }
     return servers;
-  }
-
-  private async withLastCheck(server: McpServer): Promise<McpServer> {
-    return (await this.withLastChecks([server]))[0];
   }
 
   private async saveCheck(name: string, url: string, result: CheckResult) {
@@ -430,6 +436,7 @@ function toServer(record: McpServerRecord): McpServer {
     timeout: record.timeout,
     createdBy: record.createdBy,
     createdAt: record.createdAt,
+    lastCheck: record.lastCheck,
     source: 'api',
     ...(record.state === 'registered' ? statusOf(record.statusMessage) : { status: 'pending' }),
   };
