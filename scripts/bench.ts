@@ -817,7 +817,9 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
       await knex('mcp_servers').where({ id: row.id, state: 'pending' }).update({ state: 'registered', state_changed_at: now() });
       await knex('mcp_servers').where({ name }).first();
       await knex('mcp_servers').where({ id: row.id, state: 'registered' }).update({ state: 'deleting', state_changed_at: now() });
-      return (await knex('mcp_servers').where({ id: row.id }).delete()) === 1;
+      const deleted = (await knex('mcp_servers').where({ id: row.id }).delete()) === 1;
+      await knex('mcp_server_checks').where({ name }).delete();
+      return deleted;
     },
     { count: LOAD.pairs.count, maxMs: 10_000 },
   );
@@ -896,7 +898,7 @@ function printRun(r: RunResult) {
       .join(', ');
     console.log(`  stand-in calls per plugin pair: ${calls || 'none'}`);
     console.log(
-      `  database floor of a pair (the store's 5 queries: insert returning, update, select, update, delete; sent from the bench, ${p.dbFloor.samples.length} runs): p50 ${fmt(p.dbFloor.p50, 2)} ms, p99 ${fmt(p.dbFloor.p99, 2)} ms`,
+      `  database floor of a pair (the store's 6 queries: insert returning, update, select, update, delete, delete check; sent from the bench, ${p.dbFloor.samples.length} runs): p50 ${fmt(p.dbFloor.p50, 2)} ms, p99 ${fmt(p.dbFloor.p99, 2)} ms`,
     );
   }
   const mem = (m?: { peakMb?: number; rssMb?: number; source: string }) =>
