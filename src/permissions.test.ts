@@ -290,4 +290,31 @@ describe.each(databases.eachSupportedId())('conditional permissions and audit on
       ['mcp-server-register', 'succeeded', ALICE, 'new-one'],
     ]);
   });
+
+  it('records updates with the changed fields and checks with their result, never the URL', async () => {
+    conditionsFor = (action, user) => (action === 'delete' ? undefined : is.isOwner({ claims: user.claims }));
+    auditEvents.length = 0;
+
+    await plugin.http.patch(`${BASE}/alice-notes`).set('authorization', as(ALICE)).send({ url: 'http://secret-host.example/mcp', timeout: 9 });
+    await plugin.http.patch(`${BASE}/bob-tools`).set('authorization', as(ALICE)).send({ timeout: 9 });
+    await plugin.http.post(`${BASE}/alice-notes/check`).set('authorization', as(ALICE));
+
+    expect(
+      auditEvents.filter(e => e.status !== 'initiated').map(e => [e.eventId, e.status, e.actor.actorId, e.meta]),
+    ).toEqual([
+      ['mcp-server-update', 'succeeded', ALICE, { name: 'alice-notes', fields: ['url', 'timeout'] }],
+      [
+        'mcp-server-update',
+        'failed',
+        ALICE,
+        {
+          name: 'bob-tools',
+          fields: ['timeout'],
+          reason: "Permission 'lightspeed.mcp-server.update' is not granted for MCP server 'bob-tools'",
+        },
+      ],
+      ['mcp-server-check', 'succeeded', ALICE, { name: 'alice-notes', status: 'unreachable' }],
+    ]);
+    expect(JSON.stringify(auditEvents)).not.toContain('secret-host');
+  });
 });

@@ -1,4 +1,5 @@
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { fakeDns } from './testing/fakeDns';
 import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
 
 const databases = createTestDatabases();
@@ -8,6 +9,7 @@ const NEW_URL = 'http://127.0.0.1:9002/mcp';
 
 describe.each(databases.eachSupportedId())('PATCH /v1/mcp-servers/{name} on %s', databaseId => {
   const env = usePluginFixture(databases, databaseId);
+  afterEach(() => jest.restoreAllMocks());
 
   function patch(plugin: TestPlugin, name: string, body: unknown) {
     return plugin.http.patch(`${BASE}/${encodeURIComponent(name)}`).set('authorization', asUser).send(body as object);
@@ -172,6 +174,21 @@ describe.each(databases.eachSupportedId())('PATCH /v1/mcp-servers/{name} on %s',
     expect(res.body.error.message).toBe(message);
     expect(env.standIn.writeCalls()).toEqual([]);
     expect(await stored(plugin, 'docs')).toMatchObject({ url: OLD_URL, timeout: 30 });
+  });
+
+  it.each([
+    ['a name that resolves to the metadata address', 'http://metadata.evil.test/mcp', {}, /always refused/],
+    ['a name that resolves into a denied CIDR', 'http://intranet.test/mcp', { deny: ['10.0.0.0/8'] }, /urlPolicy\.deny$/],
+  ])('refuses a URL with %s, and Llama Stack keeps the old one', async (_case, url, urlPolicy, reason) => {
+    fakeDns({ 'metadata.evil.test': ['169.254.169.254'], 'intranet.test': ['10.0.0.7'] });
+    const plugin = await startWithServer({ config: { urlPolicy } });
+
+    const res = await patch(plugin, 'docs', { url });
+
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(reason);
+    expect(env.standIn.writeCalls()).toEqual([]);
+    expect(await stored(plugin, 'docs')).toMatchObject({ url: OLD_URL });
   });
 
   it('answers 404 for an unknown server and 403 for a config server', async () => {
