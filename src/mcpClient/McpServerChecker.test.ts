@@ -87,6 +87,12 @@ describe('McpServerChecker', () => {
     expect(result).toMatchObject({ status: 'unreachable', message: 'Could not connect to the MCP server (ECONNREFUSED)' });
   });
 
+  it('reports an error for a port that HTTP clients refuse, rather than an unreachable server', async () => {
+    const result = await checker().check('smtp', 'http://127.0.0.1:25/mcp');
+
+    expect(result).toMatchObject({ status: 'error', message: "The URL's port is one that HTTP clients refuse to connect to" });
+  });
+
   it('reports unreachable when the server does not answer within the time limit', async () => {
     const server = await mcpServer({ transport: 'streamable-http', hang: true });
 

@@ -125,7 +125,13 @@ function classify(
   if (timedOut) {
     return { status: 'unreachable', message: `The MCP server did not answer within ${timeoutMs / 1000} seconds` };
   }
-  const code = networkErrorCode(error);
+  if (causes(error).some(cause => (cause as Error).message === 'bad port')) {
+    // fetch never connects to the ports of other protocols (SMTP, SSH...), listed in the Fetch standard.
+    return { status: 'error', message: "The URL's port is one that HTTP clients refuse to connect to" };
+  }
+  const code = causes(error)
+    .map(cause => (cause as { code?: unknown }).code)
+    .find((value): value is string => typeof value === 'string' && NETWORK_ERROR_CODES.has(value));
   if (code) {
     return { status: 'unreachable', message: `Could not connect to the MCP server (${code})` };
   }
@@ -136,16 +142,13 @@ function classify(
   return { status: 'error', message: 'The MCP server did not complete initialize and tools/list' };
 }
 
-/** The code of a network failure anywhere in the error's chain of causes. */
-function networkErrorCode(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) {
-      return code;
-    }
-    current = (current as { cause?: unknown }).cause;
+/** The error and its chain of causes, as far as five levels down. */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current && chain.length < 5; current = (current as { cause?: unknown }).cause) {
+    chain.push(current);
   }
-  return undefined;
+  return chain;
 }
 
 function describe(error: unknown): string {
