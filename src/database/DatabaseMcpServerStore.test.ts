@@ -110,7 +110,7 @@ describe.each(databases.eachSupportedId())('DatabaseMcpServerStore on %s', datab
     const checks = await store.listChecks(['a', 'zzz']);
     expect([...checks.keys()]).toEqual(['a']);
     expect(checks.get('a')).toEqual({ ...check('http://a2/mcp', 'error'), checkedAt: expect.any(String) });
-    // More names than one IN list takes.
+    // Many names in one IN list (SQLite allows 32,766 parameters per statement).
     const many = Array.from({ length: 1500 }, (_, i) => `n${i}`).concat('b');
     expect([...(await store.listChecks(many)).keys()]).toEqual(['b']);
 

@@ -16,8 +16,6 @@ import {
 const TABLE = 'mcp_servers';
 const CONFIG_STATUS_TABLE = 'mcp_config_server_status';
 const CHECKS_TABLE = 'mcp_server_checks';
-/** Longest `IN (...)` list of names in one query. */
-const NAMES_PER_QUERY = 1000;
 
 interface Row {
   id: number;
@@ -154,26 +152,20 @@ export class DatabaseMcpServerStore implements McpServerStore {
   }
 
   async listChecks(names: string[]): Promise<Map<string, StoredCheck>> {
-    const checks = new Map<string, StoredCheck>();
-    if (names.length === 0) {
-      return checks;
-    }
-    // A long list reads the whole table in one query: SQLite caps the parameters of one statement.
-    const query = this.db<CheckRow>(CHECKS_TABLE);
-    const rows = await (names.length > NAMES_PER_QUERY ? query : query.whereIn('name', names));
-    const wanted = new Set(names);
-    for (const row of rows) {
-      if (wanted.has(row.name)) {
-        checks.set(row.name, {
+    // Only config servers ask, a few names: stored servers read their check in the list query.
+    const rows = await this.db<CheckRow>(CHECKS_TABLE).whereIn('name', names);
+    return new Map(
+      rows.map(row => [
+        row.name,
+        {
           url: row.url,
           status: row.status,
           toolCount: row.tool_count,
           message: row.message,
           checkedAt: new Date(row.checked_at).toISOString(),
-        });
-      }
-    }
-    return checks;
+        },
+      ]),
+    );
   }
 
   async removeCheck(name: string): Promise<void> {
