@@ -148,19 +148,20 @@ export class McpServerService {
   /** The tools Llama Stack lists for the server's toolgroup. */
   async tools(name: string, condition?: ServerCondition): Promise<McpTool[]> {
     await this.visible(name, condition);
-    const notHeld = new ConflictError(
-      `Llama Stack does not hold toolgroups (toolgroups mode ${this.sync.mode}, or Llama Stack 0.7 and later); ` +
-        `POST /v1/mcp-servers/${encodeURIComponent(name)}/check lists the tools of the server itself`,
-    );
+    const notHeld = () =>
+      new ConflictError(
+        `Llama Stack does not hold toolgroups (toolgroups mode ${this.sync.mode}, or Llama Stack 0.7 and later); ` +
+          `POST /v1/mcp-servers/${encodeURIComponent(name)}/check lists the tools of the server itself`,
+      );
     if (!(await this.sync.check())) {
-      throw notHeld;
+      throw notHeld();
     }
     let tools: Awaited<ReturnType<ToolgroupsApi['listTools']>>;
     try {
       tools = await this.llamaStack.listTools(name);
     } catch (error) {
       if (error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && this.sync.apiMissing()) {
-        throw notHeld;
+        throw notHeld();
       }
       throw this.toResponseError(error, 'list tools', name);
     }
