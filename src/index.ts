@@ -7,6 +7,6 @@ export {
   mcpServerRegisterPermission,
   mcpServerResourceRef,
   mcpServerUpdatePermission,
-} from './permissions';
-export { createMcpServerConditionalDecision, mcpServerConditions, mcpServerRules } from './rules';
-export type { CheckResult, CheckStatus, LastCheck, McpServer, McpServerSource, McpTool } from './types';
+} from './permissions/permissions';
+export { createMcpServerConditionalDecision, mcpServerConditions, mcpServerRules } from './permissions/rules';
+export type { CheckResult, CheckStatus, LastCheck, McpServer, McpServerSource, McpTool } from './mcpServers/types';

@@ -1,14 +1,16 @@
 import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
-import { readPluginConfig } from './config';
-import { DatabaseMcpServerStore, migrateUp } from './database/DatabaseMcpServerStore';
-import { LlamaStackClient } from './llamaStack/LlamaStackClient';
+import { readPluginConfig } from './config/readPluginConfig';
+import { AuthorizedMcpServerService } from './authorized/AuthorizedMcpServerService';
+import { DatabaseMcpServerStore } from './database/DatabaseMcpServerStore';
+import { LlamaStackClient } from './upstream/llamaStack/LlamaStackClient';
 import { McpServerChecker } from './mcpClient/McpServerChecker';
-import { ToolgroupSync } from './llamaStack/ToolgroupSync';
-import { mcpServerPermissions, mcpServerResourceRef } from './permissions';
-import { createRouter } from './router';
-import { createServerConditions, mcpServerRules } from './rules';
-import { McpServerService } from './service/McpServerService';
-import { Reconciler } from './service/Reconciler';
+import { ToolgroupSync } from './upstream/llamaStack/ToolgroupSync';
+import { mcpServerPermissions, mcpServerResourceRef } from './permissions/permissions';
+import { createRouter } from './service/router';
+import { createServerConditions } from './permissions/conditions';
+import { mcpServerRules } from './permissions/rules';
+import { McpServerService } from './mcpServers/McpServerService';
+import { Reconciler } from './mcpServers/Reconciler';
 
 export const RECONCILE_TASK_ID = 'lightspeed-mcp-reconcile';
 
@@ -33,10 +35,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           deps;
         const pluginConfig = readPluginConfig(config);
 
-        const knex = await database.getClient();
-        await migrateUp(database, knex);
-
-        const store = DatabaseMcpServerStore.create(knex);
+        const store = await DatabaseMcpServerStore.create({ database });
         const llamaStack = new LlamaStackClient(pluginConfig.llamaStack);
         const sync = new ToolgroupSync(pluginConfig.llamaStack.toolgroups, llamaStack, logger);
         const service = new McpServerService({
@@ -58,12 +57,14 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         });
         httpRouter.use(
           createRouter({
-            service,
+            mcpServers: new AuthorizedMcpServerService({
+              service,
+              permissions,
+              auditor,
+              toCondition: createServerConditions(permissionsRegistry.getPermissionRuleset(mcpServerResourceRef)),
+              defaultProviderId: pluginConfig.defaultProviderId,
+            }),
             httpAuth,
-            permissions,
-            auditor,
-            toCondition: createServerConditions(permissionsRegistry.getPermissionRuleset(mcpServerResourceRef)),
-            defaultProviderId: pluginConfig.defaultProviderId,
           }),
         );
 

@@ -1,6 +1,7 @@
 import { Knex } from 'knex';
 import { createTestDatabases } from '../testing/testBackend';
-import { DatabaseMcpServerStore, migrationsConfig } from './DatabaseMcpServerStore';
+import { mockServices } from '@backstage/backend-test-utils';
+import { DatabaseMcpServerStore } from './DatabaseMcpServerStore';
 
 const databases = createTestDatabases();
 
@@ -19,8 +20,7 @@ describe.each(databases.eachSupportedId())('DatabaseMcpServerStore on %s', datab
 
   beforeEach(async () => {
     knex = await databases.init(databaseId);
-    await knex.migrate.latest(migrationsConfig);
-    store = new DatabaseMcpServerStore(knex);
+    store = await DatabaseMcpServerStore.create({ database: mockServices.database({ knex }) });
   });
 
   it('claims a name as pending and reads it back with every field', async () => {

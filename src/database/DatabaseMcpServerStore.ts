@@ -1,12 +1,11 @@
-import { DatabaseService } from '@backstage/backend-plugin-api';
+import { DatabaseService, resolvePackagePath } from '@backstage/backend-plugin-api';
 import { ServiceUnavailableError } from '@backstage/errors';
 import { Knex } from 'knex';
-import path from 'node:path';
-import { CheckStatus, McpServerFields, McpServerSpec } from '../types';
+import { pathToFileURL } from 'node:url';
+import { CheckStatus, McpServerFields, McpServerFilter, McpServerSpec } from '../mcpServers/types';
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
 import {
   ListOptions,
-  McpServerFilter,
   McpServerRecord,
   McpServerState,
   McpServerStore,
@@ -47,187 +46,207 @@ interface CheckRow {
   checked_at: string | Date;
 }
 
+/**
+ * The package's own migrations/ folder, wherever the package sits: from source, built, or exported
+ * and bundled as a dynamic plugin (a path relative to this file would break in a bundle).
+ */
 export const migrationsConfig: Knex.MigratorConfig = {
-  // migrations/ sits at the package root, two levels above this file in src/ and in dist/ alike.
-  directory: path.resolve(__dirname, '..', '..', 'migrations'),
+  directory: resolvePackagePath(pathToFileURL(__filename).href, 'migrations'),
   loadExtensions: ['.js'],
 };
 
-/** Runs the package's migrations unless the deployment manages them (`backend.database.skipMigrations`). */
-export async function migrateUp(database: DatabaseService, knex: Knex): Promise<void> {
-  if (!database.migrations?.skip) {
-    await knex.migrate.latest(migrationsConfig);
-  }
-}
-
 export class DatabaseMcpServerStore implements McpServerStore {
+  /** Runs the migrations unless the deployment manages them (`backend.database.skipMigrations`). */
+  static async create(options: { database: DatabaseService }): Promise<DatabaseMcpServerStore> {
+    const knex = await options.database.getClient();
+    if (!options.database.migrations?.skip) {
+      await knex.migrate.latest(migrationsConfig);
+    }
+    return new DatabaseMcpServerStore(knex);
+  }
+
+  private constructor(private readonly knex: Knex) {}
+
   /**
-   * The store as the plugin uses it: a database it cannot reach answers 503 with a message of the
-   * plugin, not 500 with the driver's text.
+   * Runs queries; a database the plugin cannot reach answers 503 with a message of the plugin, not
+   * 500 with the driver's text.
    */
-  static create(db: Knex): McpServerStore {
-    const store = new DatabaseMcpServerStore(db);
-    return new Proxy(store, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') {
-          return value;
+  private async query<T>(work: (db: Knex) => Promise<T>): Promise<T> {
+    try {
+      return await work(this.knex);
+    } catch (error) {
+      throw isDatabaseUnavailable(error)
+        ? new ServiceUnavailableError('The plugin database is unavailable; try again later')
+        : error;
+    }
+  }
+
+  claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined> {
+    return this.query(async db => {
+      try {
+        const [row] = await db<Row>(TABLE)
+          .insert({
+            name: server.name,
+            ...toColumns(server),
+            state: 'pending',
+            created_by: createdBy,
+            created_at: now(),
+            state_changed_at: now(),
+          })
+          .returning('*');
+        return toRecord(row);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          return undefined;
         }
-        return async (...args: unknown[]) => {
-          try {
-            return await value.apply(target, args);
-          } catch (error) {
-            throw isDatabaseUnavailable(error)
-              ? new ServiceUnavailableError('The plugin database is unavailable; try again later')
-              : error;
-          }
-        };
-      },
+        throw error;
+      }
     });
   }
 
-  constructor(private readonly db: Knex) {}
+  transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
+    return this.query(async db => {
+      const updated = await db<Row>(TABLE).where({ id, state: from }).update({ state: to, state_changed_at: now() });
+      return updated > 0;
+    });
+  }
 
-  async claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined> {
-    try {
-      const [row] = await this.db<Row>(TABLE)
-        .insert({
-          name: server.name,
-          ...toColumns(server),
-          state: 'pending',
-          created_by: createdBy,
-          created_at: now(),
-          state_changed_at: now(),
-        })
-        .returning('*');
-      return toRecord(row);
-    } catch (error) {
-      if (isUniqueViolation(error)) {
-        return undefined;
+  update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean> {
+    return this.query(async db => {
+      const updated = await db<Row>(TABLE)
+        .where({ id, state: 'registered' })
+        .update({
+          ...toColumns(fields),
+          ...(previous && { state: 'updating', previous: JSON.stringify(previous), state_changed_at: now() }),
+        });
+      return updated > 0;
+    });
+  }
+
+  settleUpdate(id: number, outcome: 'commit' | 'revert'): Promise<boolean> {
+    return this.query(async db => {
+      const row = await db<Row>(TABLE).where({ id, state: 'updating' }).first();
+      if (!row) {
+        return false;
       }
-      throw error;
-    }
+      const restored = outcome === 'revert' && row.previous ? toColumns(JSON.parse(row.previous)) : {};
+      // Conditional on what was read, so that of two settles racing (request and reconciler) one wins.
+      const updated = await db<Row>(TABLE)
+        .where({ id, state: 'updating', previous: row.previous })
+        .update({ ...restored, state: 'registered', previous: null, state_changed_at: now() });
+      return updated > 0;
+    });
   }
 
-  async transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
-    const updated = await this.db<Row>(TABLE).where({ id, state: from }).update({ state: to, state_changed_at: now() });
-    return updated > 0;
+  saveCheck(name: string, check: StoredCheck): Promise<void> {
+    return this.query(async db => {
+      await db<CheckRow>(CHECKS_TABLE)
+        .insert({
+          name,
+          url: check.url,
+          status: check.status,
+          tool_count: check.toolCount,
+          message: check.message,
+          checked_at: check.checkedAt,
+        })
+        .onConflict('name')
+        .merge();
+    });
   }
 
-  async update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean> {
-    const updated = await this.db<Row>(TABLE)
-      .where({ id, state: 'registered' })
-      .update({
-        ...toColumns(fields),
-        ...(previous && { state: 'updating', previous: JSON.stringify(previous), state_changed_at: now() }),
-      });
-    return updated > 0;
-  }
-
-  async settleUpdate(id: number, outcome: 'commit' | 'revert'): Promise<boolean> {
-    const row = await this.db<Row>(TABLE).where({ id, state: 'updating' }).first();
-    if (!row) {
-      return false;
-    }
-    const restored = outcome === 'revert' && row.previous ? toColumns(JSON.parse(row.previous)) : {};
-    // Conditional on what was read, so that of two settles racing (request and reconciler) one wins.
-    const updated = await this.db<Row>(TABLE)
-      .where({ id, state: 'updating', previous: row.previous })
-      .update({ ...restored, state: 'registered', previous: null, state_changed_at: now() });
-    return updated > 0;
-  }
-
-  async saveCheck(name: string, check: StoredCheck): Promise<void> {
-    await this.db<CheckRow>(CHECKS_TABLE)
-      .insert({
-        name,
-        url: check.url,
-        status: check.status,
-        tool_count: check.toolCount,
-        message: check.message,
-        checked_at: check.checkedAt,
-      })
-      .onConflict('name')
-      .merge();
-  }
-
-  async listChecks(names: string[]): Promise<Map<string, StoredCheck>> {
-    // Only config servers ask, a few names: stored servers read their check in the list query.
-    const rows = await this.db<CheckRow>(CHECKS_TABLE).whereIn('name', names);
-    return new Map(
-      rows.map(row => [
-        row.name,
-        {
-          url: row.url,
-          status: row.status,
-          toolCount: row.tool_count,
-          message: row.message,
-          checkedAt: new Date(row.checked_at).toISOString(),
-        },
-      ]),
-    );
-  }
-
-  async removeCheck(name: string): Promise<void> {
-    await this.db(CHECKS_TABLE).where({ name }).delete();
-  }
-
-  async setStatusMessage(id: number, message: string | undefined): Promise<void> {
-    await this.db<Row>(TABLE).where({ id }).update({ status_message: message ?? null });
-  }
-
-  async listConfigStatuses(): Promise<Map<string, string | undefined>> {
-    const rows = await this.db(CONFIG_STATUS_TABLE).select('name', 'status_message');
-    return new Map(rows.map(row => [row.name, row.status_message ?? undefined]));
-  }
-
-  async setConfigStatus(name: string, message: string | undefined): Promise<void> {
-    await this.db(CONFIG_STATUS_TABLE)
-      .insert({ name, status_message: message ?? null, updated_at: now() })
-      .onConflict('name')
-      .merge();
-  }
-
-  async remove(id: number): Promise<boolean> {
-    const deleted = await this.db<Row>(TABLE).where({ id }).delete();
-    return deleted > 0;
-  }
-
-  async get(name: string): Promise<McpServerRecord | undefined> {
-    const row = await this.withLastCheck().where(`${TABLE}.name`, name).first();
-    return row ? toRecord(row) : undefined;
-  }
-
-  async list(filter?: PermissionCriteria<McpServerFilter>, options: ListOptions = {}): Promise<McpServerRecord[]> {
-    // Ordered by the primary key: registration order, and a page is an index range scan.
-    const query = this.withLastCheck().orderBy(`${TABLE}.id`, 'asc');
-    if (filter) {
-      query.where(builder => applyFilter(builder, filter));
-    }
-    if (options.afterId !== undefined) {
-      query.where(`${TABLE}.id`, '>', options.afterId);
-    }
-    if (options.excludeNames?.length) {
-      query.whereNotIn(`${TABLE}.name`, options.excludeNames);
-    }
-    if (options.limit !== undefined) {
-      query.limit(options.limit);
-    }
-    return (await query).map(toRecord);
-  }
-
-  /** Records with the last check of their current URL, in the same query: a list makes one round trip. */
-  private withLastCheck() {
-    return this.db<Row>(TABLE)
-      .leftJoin(`${CHECKS_TABLE} as c`, join => join.on(`${TABLE}.name`, '=', 'c.name').andOn(`${TABLE}.url`, '=', 'c.url'))
-      .select(
-        `${TABLE}.*`,
-        'c.status as check_status',
-        'c.tool_count as check_tool_count',
-        'c.message as check_message',
-        'c.checked_at as check_checked_at',
+  listChecks(names: string[]): Promise<Map<string, StoredCheck>> {
+    return this.query(async db => {
+      // Only config servers ask, a few names: stored servers read their check in the list query.
+      const rows = await db<CheckRow>(CHECKS_TABLE).whereIn('name', names);
+      return new Map(
+        rows.map(row => [
+          row.name,
+          {
+            url: row.url,
+            status: row.status,
+            toolCount: row.tool_count,
+            message: row.message,
+            checkedAt: new Date(row.checked_at).toISOString(),
+          },
+        ]),
       );
+    });
   }
+
+  removeCheck(name: string): Promise<void> {
+    return this.query(async db => {
+      await db(CHECKS_TABLE).where({ name }).delete();
+    });
+  }
+
+  setStatusMessage(id: number, message: string | undefined): Promise<void> {
+    return this.query(async db => {
+      await db<Row>(TABLE).where({ id }).update({ status_message: message ?? null });
+    });
+  }
+
+  listConfigStatuses(): Promise<Map<string, string | undefined>> {
+    return this.query(async db => {
+      const rows = await db(CONFIG_STATUS_TABLE).select('name', 'status_message');
+      return new Map(rows.map(row => [row.name, row.status_message ?? undefined]));
+    });
+  }
+
+  setConfigStatus(name: string, message: string | undefined): Promise<void> {
+    return this.query(async db => {
+      await db(CONFIG_STATUS_TABLE)
+        .insert({ name, status_message: message ?? null, updated_at: now() })
+        .onConflict('name')
+        .merge();
+    });
+  }
+
+  remove(id: number): Promise<boolean> {
+    return this.query(async db => {
+      const deleted = await db<Row>(TABLE).where({ id }).delete();
+      return deleted > 0;
+    });
+  }
+
+  get(name: string): Promise<McpServerRecord | undefined> {
+    return this.query(async db => {
+      const row = await withLastCheck(db).where(`${TABLE}.name`, name).first();
+      return row ? toRecord(row) : undefined;
+    });
+  }
+
+  list(filter?: PermissionCriteria<McpServerFilter>, options: ListOptions = {}): Promise<McpServerRecord[]> {
+    return this.query(async db => {
+      // Ordered by the primary key: registration order, and a page is an index range scan.
+      const query = withLastCheck(db).orderBy(`${TABLE}.id`, 'asc');
+      if (filter) {
+        query.where(builder => applyFilter(builder, filter));
+      }
+      if (options.afterId !== undefined) {
+        query.where(`${TABLE}.id`, '>', options.afterId);
+      }
+      if (options.excludeNames?.length) {
+        query.whereNotIn(`${TABLE}.name`, options.excludeNames);
+      }
+      if (options.limit !== undefined) {
+        query.limit(options.limit);
+      }
+      return (await query).map(toRecord);
+    });
+  }
+}
+
+/** Records with the last check of their current URL, in the same query: a list makes one round trip. */
+function withLastCheck(db: Knex) {
+  return db<Row>(TABLE)
+    .leftJoin(`${CHECKS_TABLE} as c`, join => join.on(`${TABLE}.name`, '=', 'c.name').andOn(`${TABLE}.url`, '=', 'c.url'))
+    .select(
+      `${TABLE}.*`,
+      'c.status as check_status',
+      'c.tool_count as check_tool_count',
+      'c.message as check_message',
+      'c.checked_at as check_checked_at',
+    );
 }
 
 /** Turns permission criteria into SQL, so that a conditional list never loads rows it may not show. */

@@ -1,5 +1,5 @@
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
-import { LastCheck, McpServerFields, McpServerSource, McpServerSpec } from '../types';
+import { LastCheck, McpServerFields, McpServerFilter, McpServerSpec } from '../mcpServers/types';
 
 /**
  * Where a stored server stands with Llama Stack. A crash between the steps of a register, update or
@@ -28,14 +28,6 @@ export interface McpServerRecord extends McpServerSpec {
 export interface StoredCheck extends LastCheck {
   url: string;
 }
-
-/** One condition on stored servers, as the permission rules produce it; nested with allOf/anyOf/not. */
-export type McpServerFilter =
-  /** Registered by one of these entity refs (case-insensitive). */
-  | { property: 'created_by'; values: string[] }
-  /** Stored servers are all `api`. */
-  | { property: 'source'; value: McpServerSource }
-  | { property: 'name_prefix'; value: string };
 
 export interface ListOptions {
   /** Only records registered after the one with this id. */

@@ -3,7 +3,7 @@ import { AddressInfo } from 'node:net';
 import { CapturedLogs } from '../testing/testBackend';
 import { freePort } from '../testing/localResources';
 import { McpTestServer, McpTestServerOptions, startMcpTestServer } from '../testing/mcpTestServers';
-import { UrlPolicy } from '../urlPolicy';
+import { UrlPolicy } from './urlPolicy';
 import { McpServerChecker } from './McpServerChecker';
 
 const started: McpTestServer[] = [];

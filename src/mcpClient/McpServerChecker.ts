@@ -1,10 +1,11 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CheckResult, McpTool } from '../types';
-import { UrlPolicy } from '../urlPolicy';
+import { CheckResult, McpTool } from '../mcpServers/types';
+import { UrlPolicy } from './urlPolicy';
 import { createGuardedFetch, GuardedFetch } from './guardedFetch';
 
 /** A server offering more is still listed, up to this many tools (and tools/list pages). */
@@ -60,7 +61,7 @@ export class McpServerChecker {
       };
     } catch (error) {
       const outcome = classify(error, guarded, deadline.signal.aborted, timeoutMs);
-      logger.info(`Check of MCP server '${name}': ${outcome.status}: ${describe(error)}`);
+      logger.info(`Check of MCP server '${name}': ${outcome.status}`, toError(error));
       return { ...outcome, toolCount: null, tools: [], checkedAt };
     } finally {
       clearTimeout(timer);
@@ -149,8 +150,4 @@ function causes(error: unknown): unknown[] {
     chain.push(current);
   }
   return chain;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { fakeDns } from '../testing/fakeDns';
-import { UrlPolicy } from '../urlPolicy';
+import { UrlPolicy } from './urlPolicy';
 import { createGuardedFetch, GuardedFetch } from './guardedFetch';
 
 /** An HTTP server on a loopback address that answers every request with `answer`. */

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
-import { resolveHost, UrlPolicy } from '../urlPolicy';
+import { resolveHost, UrlPolicy } from './urlPolicy';
 
 /** The URL policy refused a connection; its message is a fixed text naming the host, never its address. */
 export class UrlPolicyRefusal extends Error {

@@ -8,10 +8,10 @@ import {
   ResourcePermission,
 } from '@backstage/plugin-permission-common';
 import { PermissionPolicy } from '@backstage/plugin-permission-node';
-import { mcpServerRegisterPermission } from './permissions';
-import { createMcpServerConditionalDecision, mcpServerConditions as is } from './rules';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { AuditorEvent, BASE, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { mcpServerRegisterPermission } from '../permissions/permissions';
+import { createMcpServerConditionalDecision, mcpServerConditions as is } from '../permissions/rules';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { AuditorEvent, BASE, createTestDatabases, startPlugin, TestPlugin } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

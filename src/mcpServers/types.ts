@@ -65,3 +65,11 @@ export interface McpServer extends McpServerSpec {
   /** The last connection check of its current URL, if any. */
   lastCheck?: LastCheck;
 }
+
+/** One condition on stored servers, as the permission rules produce it; nested with allOf/anyOf/not. */
+export type McpServerFilter =
+  /** Registered by one of these entity refs (case-insensitive). */
+  | { property: 'created_by'; values: string[] }
+  /** Stored servers are all `api`. */
+  | { property: 'source'; value: McpServerSource }
+  | { property: 'name_prefix'; value: string };

@@ -12,10 +12,10 @@ import { databaseServiceFactory } from '@backstage/backend-defaults/database';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { JsonObject } from '@backstage/types';
 import request from 'supertest';
-import { lightspeedMcpPlugin } from './plugin';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { dropDatabases } from './testing/localResources';
-import { AuditorEvent, BASE, CapturedLogs, httpAuthLikeReal } from './testing/testBackend';
+import { lightspeedMcpPlugin } from '../plugin';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { dropDatabases } from '../testing/localResources';
+import { AuditorEvent, BASE, CapturedLogs, httpAuthLikeReal } from '../testing/testBackend';
 
 /**
  * Connections nobody closes: the RBAC backend opens its own knex clients (a DatabaseManager without

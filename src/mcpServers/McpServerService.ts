@@ -1,12 +1,20 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, NotAllowedError, NotFoundError, ServiceUnavailableError } from '@backstage/errors';
+import {
+  ConflictError,
+  InputError,
+  NotAllowedError,
+  NotFoundError,
+  ServiceUnavailableError,
+  toError,
+} from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
-import { BadGatewayError } from '../errors';
-import { LlamaStackError, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
-import { ToolgroupSync } from '../llamaStack/ToolgroupSync';
-import { ServerCondition } from '../rules';
-import { CheckResult, McpServer, McpServerFields, McpServerPatch, McpServerSpec, McpTool } from '../types';
-import { UrlPolicy } from '../urlPolicy';
+import { decodeCursor, encodeCursor } from './cursor';
+import { BadGatewayError } from './errors';
+import { LlamaStackError, ToolgroupsApi } from '../upstream/llamaStack/LlamaStackClient';
+import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
+import { ServerCondition } from '../permissions/conditions';
+import { CheckResult, McpServer, McpServerFields, McpServerPatch, McpServerSpec, McpTool } from './types';
+import { UrlPolicy } from '../mcpClient/urlPolicy';
 
 export interface McpServerServiceOptions {
   store: McpServerStore;
@@ -354,12 +362,12 @@ export class McpServerService {
       await this.store.remove(record.id);
     } catch (error) {
       // The record stays `pending`, which marks it as never confirmed by Llama Stack.
-      this.logger.error(`Could not roll back the claim of MCP server '${record.name}': ${describe(error)}`);
+      this.logger.error(`Could not roll back the claim of MCP server '${record.name}'`, toError(error));
     }
   }
 
   private logFailure(operation: string, name: string, error: unknown) {
-    this.logger.warn(`Could not ${operation} MCP server '${name}' in Llama Stack: ${describe(error)}`);
+    this.logger.warn(`Could not ${operation} MCP server '${name}' in Llama Stack`, toError(error));
   }
 
   /** Fixed texts only: Llama Stack's own answer goes to the log, never to the caller. */
@@ -447,30 +455,3 @@ function statusOf(message: string | undefined): Pick<McpServer, 'status' | 'stat
   return message ? { status: 'error', statusMessage: message } : { status: 'registered' };
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-interface CursorPosition {
-  /** Next config server to show. */
-  configIndex?: number;
-  /** Last stored server shown. */
-  afterId?: number;
-}
-
-function encodeCursor(position: CursorPosition): string {
-  const text = position.afterId !== undefined ? `a${position.afterId}` : `c${position.configIndex}`;
-  return Buffer.from(text).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): CursorPosition {
-  if (cursor === undefined) {
-    return {};
-  }
-  const match = /^([ac])(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) {
-    throw new InputError("Invalid 'cursor': use the next_cursor of a previous page");
-  }
-  const value = Number(match[2]);
-  return match[1] === 'a' ? { afterId: value } : { configIndex: value };
-}

@@ -1,7 +1,6 @@
 import { createPermission } from '@backstage/plugin-permission-common';
 import { createPermissionResourceRef } from '@backstage/plugin-permission-node';
-import { McpServerFilter } from './database/McpServerStore';
-import { McpServer } from './types';
+import { McpServer, McpServerFilter } from '../mcpServers/types';
 
 /** The resource type of MCP servers; list, update and delete can be granted per server through its rules. */
 export const MCP_SERVER_RESOURCE_TYPE = 'lightspeed-mcp-server';

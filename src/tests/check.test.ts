@@ -1,8 +1,8 @@
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { fakeDns } from './testing/fakeDns';
-import { freePort } from './testing/localResources';
-import { McpTestServer, McpTestServerOptions, startMcpTestServer } from './testing/mcpTestServers';
-import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
+import { fakeDns } from '../testing/fakeDns';
+import { freePort } from '../testing/localResources';
+import { McpTestServer, McpTestServerOptions, startMcpTestServer } from '../testing/mcpTestServers';
+import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

@@ -3,8 +3,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { dropDatabases, freePort } from './testing/localResources';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { dropDatabases, freePort } from '../testing/localResources';
 
 /*
  * Crash safety with real processes: a backend is killed (SIGKILL) while Llama Stack holds its register
@@ -19,7 +19,7 @@ if (process.env.CI && !postgres) {
 const describeOnPostgres = postgres ? describe : describe.skip;
 
 const TOKEN = 'crash-test-token-0123456789abcdef';
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '..', '..');
 /**
  * The reconciler runs every second; with a 1 s Llama Stack timeout, records older than 3 s are stale.
  * A process killed during a reconcile run holds Backstage's task lock until the run's timeout (5 s here)

@@ -1,9 +1,9 @@
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult, ResourcePermission } from '@backstage/plugin-permission-common';
 import { Knex } from 'knex';
-import { createMcpServerConditionalDecision, mcpServerConditions } from './rules';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { asUser, BASE, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { createMcpServerConditionalDecision, mcpServerConditions } from '../permissions/rules';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { asUser, BASE, createTestDatabases, startPlugin, TestPlugin } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

@@ -1,5 +1,3 @@
-import { LlamaStackConfig } from '../config';
-
 /**
  * What went wrong in a call to Llama Stack, in the few kinds the plugin answers differently:
  * - `conflict`: Llama Stack holds a different toolgroup with that id (it answers 400 "already exists");
@@ -49,6 +47,14 @@ export interface ToolgroupsApi {
   probeToolgroupsApi(): Promise<boolean>;
 }
 
+export interface LlamaStackClientOptions {
+  /** Without a trailing slash. */
+  baseUrl: string;
+  token?: string;
+  /** Time limit of one operation. */
+  timeoutMs: number;
+}
+
 interface UpstreamResponse {
   status: number;
   text: string;
@@ -57,7 +63,7 @@ interface UpstreamResponse {
 const LOGGED_BODY_LIMIT = 500;
 
 export class LlamaStackClient implements ToolgroupsApi {
-  constructor(private readonly config: Omit<LlamaStackConfig, 'toolgroups'>) {}
+  constructor(private readonly config: LlamaStackClientOptions) {}
 
   async registerToolgroup(request: RegisterToolgroupRequest): Promise<void> {
     const deadline = this.deadline();

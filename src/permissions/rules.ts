@@ -1,15 +1,6 @@
-import { AuthorizeResult, ConditionalPolicyDecision, PermissionCriteria } from '@backstage/plugin-permission-common';
-import {
-  createConditionAuthorizer,
-  createConditionExports,
-  createConditionTransformer,
-  createPermissionRule,
-  PermissionRuleset,
-} from '@backstage/plugin-permission-node';
+import { createConditionExports, createPermissionRule } from '@backstage/plugin-permission-node';
 import { z } from 'zod';
-import { McpServerFilter } from './database/McpServerStore';
 import { mcpServerResourceRef } from './permissions';
-import { McpServer } from './types';
 
 /** Entity refs compare case-insensitively in Backstage. */
 function sameRef(a: string, b: string) {
@@ -56,21 +47,3 @@ export const mcpServerRules = { isOwner, hasSource, hasNamePrefix };
 /** For permission policies: `mcpServerConditions.isOwner({ claims })` and friends. */
 export const { conditions: mcpServerConditions, createConditionalDecision: createMcpServerConditionalDecision } =
   createConditionExports({ resourceRef: mcpServerResourceRef, rules: mcpServerRules });
-
-/**
- * What a conditional decision lets the caller see: a filter for the database, and the same test for
- * servers held in memory (those of app-config, or one server about to be deleted).
- */
-export interface ServerCondition {
-  filter: PermissionCriteria<McpServerFilter>;
-  matches(server: McpServer): boolean;
-}
-
-export function createServerConditions(ruleset: PermissionRuleset<McpServer, McpServerFilter>) {
-  const toFilter = createConditionTransformer(ruleset);
-  const authorizer = createConditionAuthorizer(ruleset);
-  return (decision: ConditionalPolicyDecision): ServerCondition => ({
-    filter: toFilter(decision.conditions),
-    matches: server => authorizer({ ...decision, result: AuthorizeResult.CONDITIONAL }, server),
-  });
-}

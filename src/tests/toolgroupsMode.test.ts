@@ -1,5 +1,5 @@
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { asUser, BASE, CapturedLogs, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { asUser, BASE, CapturedLogs, createTestDatabases, startPlugin, TestPlugin } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

@@ -1,4 +1,4 @@
-import { LlamaStackStandIn, StandInFault, StandInOptions } from '../testing/llamaStackStandIn';
+import { LlamaStackStandIn, StandInFault, StandInOptions } from '../../testing/llamaStackStandIn';
 import { LlamaStackClient, LlamaStackError, LlamaStackFailure, RegisterToolgroupRequest } from './LlamaStackClient';
 
 const DOCS: RegisterToolgroupRequest = {

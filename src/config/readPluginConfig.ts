@@ -1,19 +1,16 @@
 import { Config, readDurationFromConfig } from '@backstage/config';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
-import { McpServerSpec } from './types';
-import { TOOLGROUPS_MODES, ToolgroupsMode } from './llamaStack/ToolgroupSync';
-import { UrlPolicy } from './urlPolicy';
-import { parseStaticServer } from './validation';
+import { McpServerSpec } from '../mcpServers/types';
+import { LlamaStackClientOptions } from '../upstream/llamaStack/LlamaStackClient';
+import { TOOLGROUPS_MODES, ToolgroupsMode } from '../upstream/llamaStack/ToolgroupSync';
+import { UrlPolicy } from '../mcpClient/urlPolicy';
+import { parseStaticServer } from '../mcpServers/validation';
 
 export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
 const DEFAULT_LLAMA_STACK_TIMEOUT_MS = 10_000;
 const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
-export interface LlamaStackConfig {
-  /** Without a trailing slash. */
-  baseUrl: string;
-  token?: string;
-  timeoutMs: number;
+export interface LlamaStackConfig extends LlamaStackClientOptions {
   toolgroups: ToolgroupsMode;
 }
 

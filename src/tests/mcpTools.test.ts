@@ -1,10 +1,10 @@
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult, ResourcePermission } from '@backstage/plugin-permission-common';
 import { PermissionPolicy } from '@backstage/plugin-permission-node';
-import { mcpServerRegisterPermission } from './permissions';
-import { createMcpServerConditionalDecision, mcpServerConditions } from './rules';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { BASE, CapturedLogs, createTestDatabases, startPlugin, TestPlugin } from './testing/testBackend';
+import { mcpServerRegisterPermission } from '../permissions/permissions';
+import { createMcpServerConditionalDecision, mcpServerConditions } from '../permissions/rules';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { BASE, CapturedLogs, createTestDatabases, startPlugin, TestPlugin } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

@@ -1,8 +1,9 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
-import { LlamaStackError, LlamaStackFailure, Toolgroup, ToolgroupsApi } from '../llamaStack/LlamaStackClient';
-import { ToolgroupSync } from '../llamaStack/ToolgroupSync';
-import { McpServerSpec } from '../types';
+import { LlamaStackError, LlamaStackFailure, Toolgroup, ToolgroupsApi } from '../upstream/llamaStack/LlamaStackClient';
+import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
+import { McpServerSpec } from './types';
 
 /** The fixed texts of `status_message`; Llama Stack's own answer goes to the log only. */
 const SYNC_FAILURE_MESSAGES: Record<LlamaStackFailure, string> = {
@@ -68,7 +69,8 @@ export class Reconciler {
         this.llamaStackWasUnavailable = true;
         logger.warn(
           `Could not reach Llama Stack to sync MCP servers (${staticServers.length} from app-config); ` +
-            `they will be registered once it answers. ${describe(error)}`,
+              'they will be registered once it answers',
+          toError(error),
         );
       }
       logger.info('Reconcile of MCP servers skipped: Llama Stack is unavailable');
@@ -97,7 +99,7 @@ export class Reconciler {
         await job.run();
       } catch (error) {
         counts.failed += 1;
-        logger.warn(`Reconcile of MCP server '${job.name}' failed: ${describe(error)}`);
+        logger.warn(`Reconcile of MCP server '${job.name}' failed`, toError(error));
       }
     });
 
@@ -105,6 +107,7 @@ export class Reconciler {
       `Reconciled MCP servers with Llama Stack in ${Date.now() - started} ms: ${counts.checked} checked, ` +
         `${counts.registered} registered, ${counts.completed} interrupted registrations or updates completed, ` +
         `${counts.rolledBack} rolled back, ${counts.deleted} interrupted deletions finished, ${counts.failed} failed`,
+      { ...counts },
     );
   }
 
@@ -213,7 +216,7 @@ export class Reconciler {
         throw error;
       }
       counts.failed += 1;
-      this.options.logger.warn(`Could not register MCP server '${server.name}' in Llama Stack: ${error.message}`);
+      this.options.logger.warn(`Could not register MCP server '${server.name}' in Llama Stack`, error);
       return SYNC_FAILURE_MESSAGES[error.failure];
     }
   }
@@ -232,8 +235,4 @@ async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promi
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

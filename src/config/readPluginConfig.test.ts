@@ -1,7 +1,7 @@
 import { ConfigReader } from '@backstage/config';
 import { JsonObject } from '@backstage/types';
-import { readPluginConfig } from './config';
-import { UrlPolicy } from './urlPolicy';
+import { readPluginConfig } from './readPluginConfig';
+import { UrlPolicy } from '../mcpClient/urlPolicy';
 
 const BASE_URL = 'http://llama-stack.example.com:8321';
 

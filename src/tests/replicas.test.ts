@@ -1,4 +1,4 @@
-import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
+import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

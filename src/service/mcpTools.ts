@@ -1,7 +1,7 @@
 import { InputError } from '@backstage/errors';
 import { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
-import { McpServer } from './types';
+import { McpServer } from '../mcpServers/types';
 
 /**
  * The `tools` entries of a Llama Stack Responses request (`POST /v1/responses`), the way lightspeed-stack

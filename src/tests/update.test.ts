@@ -1,6 +1,6 @@
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { fakeDns } from './testing/fakeDns';
-import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
+import { fakeDns } from '../testing/fakeDns';
+import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

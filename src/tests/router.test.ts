@@ -1,7 +1,7 @@
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { LlamaStackStandIn } from './testing/llamaStackStandIn';
-import { asUser, BASE, createTestDatabases, TestPlugin, USER, usePluginFixture } from './testing/testBackend';
+import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
+import { asUser, BASE, createTestDatabases, TestPlugin, USER, usePluginFixture } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 

@@ -1,5 +1,5 @@
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
-import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from './testing/testBackend';
+import { asUser, BASE, createTestDatabases, TestPlugin, usePluginFixture } from '../testing/testBackend';
 
 const databases = createTestDatabases();
 
