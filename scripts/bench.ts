@@ -305,6 +305,14 @@ interface Row {
   status_message: string | null;
 }
 
+/** The list status the plugin shows for a stored row. */
+function listStatus(row: Row): string {
+  if (row.state !== 'registered') {
+    return 'pending';
+  }
+  return row.status_message ? 'error' : 'registered';
+}
+
 async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: number; stop: () => Promise<void> }> {
   const db = knexFactory(dbConfig);
   const app = express();
@@ -321,7 +329,7 @@ async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: numbe
           url: row.url,
           provider_id: row.provider_id,
           source: 'api',
-          status: row.state === 'registered' ? (row.status_message ? 'error' : 'registered') : 'pending',
+          status: listStatus(row),
           ...(row.status_message && { status_message: row.status_message }),
           ...(row.authorization_headers && { authorization_headers: JSON.parse(row.authorization_headers) }),
           ...(row.headers && { headers: JSON.parse(row.headers) }),
@@ -914,7 +922,12 @@ function printRun(r: RunResult) {
 
 function printTargets(results: RunResult[]) {
   console.log('\n=== Targets ===');
-  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'N/A ' : ok ? 'MET ' : 'MISS');
+  const verdict = (ok: boolean | undefined) => {
+    if (ok === undefined) {
+      return 'N/A ';
+    }
+    return ok ? 'MET ' : 'MISS';
+  };
   const lines: string[] = [];
   for (const r of results) {
     const label = `${r.db}/${r.policy}`.padEnd(16);

@@ -160,7 +160,12 @@ export class Reconciler {
     const stale = Date.parse(record.stateChangedAt) < staleBefore;
 
     if (record.state === 'registered') {
-      const message = ours ? undefined : toolgroup ? SYNC_FAILURE_MESSAGES.conflict : await this.register(record, counts);
+      let message: string | undefined;
+      if (toolgroup && !ours) {
+        message = SYNC_FAILURE_MESSAGES.conflict;
+      } else if (!toolgroup) {
+        message = await this.register(record, counts);
+      }
       if (message !== record.statusMessage) {
         await store.setStatusMessage(record.id, message);
       }

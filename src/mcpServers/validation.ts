@@ -7,6 +7,7 @@ const PROVIDER_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 // RFC 9110 "token": what Node's http module accepts as a header name.
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 // The WHATWG URL parser silently strips or encodes these, so the stored URL would differ from the given one.
+// eslint-disable-next-line no-control-regex
 const URL_FORBIDDEN_CHARACTERS = /[\s\u0000-\u001f\u007f]/;
 
 export const nameSchema = z

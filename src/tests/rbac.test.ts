@@ -213,7 +213,6 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
   afterEach(() => {
     const state = expect.getState();
     if (state.assertionCalls !== state.numPassingAsserts) {
-      // eslint-disable-next-line no-console
       console.log(
         `${logs.text()}\n--- audit failures ---\n${JSON.stringify(auditEvents.filter(e => e.status === 'failed'), null, 1)}`,
       );
