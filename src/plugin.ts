@@ -55,6 +55,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           // Resource refs are server names.
           getResources: names => Promise.all(names.map(name => service.find(name))),
         });
+        httpRouter.addAuthPolicy({ path: '/openapi.json', allow: 'unauthenticated' });
         httpRouter.use(
           createRouter({
             mcpServers: new AuthorizedMcpServerService({

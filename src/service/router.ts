@@ -3,6 +3,7 @@ import { InputError } from '@backstage/errors';
 import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import { AuthorizedMcpServerService, CallOptions } from '../authorized/AuthorizedMcpServerService';
+import { spec } from '../schema/openapi.generated';
 import { parseMcpHeaders, toMcpTools } from './mcpTools';
 import { parsePage, readJsonBody } from './request';
 import { checkToWire, toWire } from './response';
@@ -19,6 +20,11 @@ export function createRouter({ mcpServers, httpAuth }: RouterOptions): express.R
   async function caller(req: Request): Promise<CallOptions> {
     return { credentials: await httpAuth.credentials(req, { allow: ['user', 'service'] }), request: req };
   }
+
+  /** The API document; public, like the permission metadata (see the auth policy in plugin.ts). */
+  router.get('/openapi.json', (_req, res) => {
+    res.json(spec);
+  });
 
   router.post('/v1/mcp-servers', async (req, res) => {
     const body = await readJsonBody(req, res);

@@ -15,6 +15,7 @@ import { Knex } from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin, RECONCILE_TASK_ID } from '../plugin';
 import { LlamaStackStandIn, StandInOptions } from './llamaStackStandIn';
+import { withOpenApiCheck } from './openApiValidator';
 import { policyModule } from './policyModule';
 
 export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
@@ -71,7 +72,10 @@ export interface StartPluginOptions {
 }
 
 export interface TestPlugin {
-  /** supertest against the backend; requests carry no credentials unless the test adds them. */
+  /**
+   * supertest against the backend; requests carry no credentials unless the test adds them. Every
+   * answer must match the OpenAPI document (src/schema/openapi.yaml), or the request fails.
+   */
   http: ReturnType<typeof request>;
   /** Runs the reconcile task now, as the scheduler would, and waits for it. */
   reconcile(): Promise<void>;
@@ -120,7 +124,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
     ],
   });
   return {
-    http: request(backend.server),
+    http: withOpenApiCheck(request(backend.server)),
     reconcile: () => scheduler.triggerTask(RECONCILE_TASK_ID),
     stop: () => backend.stop(),
   };

@@ -12,6 +12,7 @@ import { databaseServiceFactory } from '@backstage/backend-defaults/database';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { JsonObject } from '@backstage/types';
 import request from 'supertest';
+import { withOpenApiCheck } from '../testing/openApiValidator';
 import { lightspeedMcpPlugin } from '../plugin';
 import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
 import { dropDatabases } from '../testing/localResources';
@@ -196,7 +197,7 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
         }),
       ],
     });
-    http = request(backend.server);
+    http = withOpenApiCheck(request(backend.server));
     await waitForCatalog();
   }, 120_000);
 

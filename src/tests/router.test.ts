@@ -1,5 +1,6 @@
 import { mockCredentials } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { spec } from '../schema/openapi.generated';
 import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
 import { asUser, BASE, createTestDatabases, TestPlugin, USER, usePluginFixture } from '../testing/testBackend';
 
@@ -301,6 +302,17 @@ describe.each(databases.eachSupportedId())('MCP server routes on %s', databaseId
       expect(res.status).toBe(503);
       expect(res.body.error.message).toContain('Llama Stack has no toolgroups API');
       expect(await listed(plugin)).toEqual(['api:stay']);
+    });
+  });
+
+  describe('API document', () => {
+    it('serves the OpenAPI document to anyone, without a token', async () => {
+      const plugin = await start();
+
+      const res = await plugin.http.get('/api/lightspeed-mcp/openapi.json');
+
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual(spec);
     });
   });
 
