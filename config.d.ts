@@ -1,10 +1,14 @@
 export interface Config {
   /** Configuration of the lightspeed-mcp backend plugin. */
   lightspeedMcp: {
-    /** The Llama Stack server whose toolgroups API (Llama Stack 0.2 - 0.6) receives the MCP servers. */
+    /**
+     * The Llama Stack server whose toolgroups API (Llama Stack 0.2 - 0.6)
+     * receives the MCP servers.
+     */
     llamaStack: {
       /**
-       * Base URL of Llama Stack, without `/v1`, for example `http://localhost:8321`.
+       * Base URL of Llama Stack, without `/v1`, for example
+       * `http://localhost:8321`.
        */
       baseUrl: string;
       /**
@@ -15,61 +19,95 @@ export interface Config {
       /**
        * Time limit of each call to Llama Stack. Default: 10 seconds.
        */
-      timeout?: { milliseconds?: number; seconds?: number; minutes?: number } | string;
+      timeout?:
+        { milliseconds?: number; seconds?: number; minutes?: number } | string;
       /**
-       * Whether servers are registered as Llama Stack toolgroups: `auto` (default) when Llama Stack has the
-       * toolgroups API (0.2 - 0.6; probed at startup and on each reconcile), `enabled` always (a missing API
-       * is an error), `disabled` never (servers are only stored, for GET /v1/mcp-tools).
+       * Whether servers are registered as Llama Stack toolgroups: `auto`
+       * (default) when Llama Stack has the toolgroups API (0.2 - 0.6; probed at
+       * startup and on each reconcile), `enabled` always (a missing API is an
+       * error), `disabled` never (servers are only stored, for GET
+       * /v1/mcp-tools).
        */
       toolgroups?: 'auto' | 'enabled' | 'disabled';
     };
     /**
-     * Llama Stack provider of servers that name none. Default: `model-context-protocol`.
+     * Llama Stack provider of servers that name none. Default:
+     * `model-context-protocol`.
      */
     defaultProviderId?: string;
-    /** The reconciler, which brings Llama Stack in line with the database and app-config. */
+    /**
+     * The reconciler, which brings Llama Stack in line with the database and
+     * app-config.
+     */
     reconcile?: {
       /**
        * How often it runs (one replica at a time). Default: 1 minute.
        */
-      frequency?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
+      frequency?:
+        | {
+            milliseconds?: number;
+            seconds?: number;
+            minutes?: number;
+            hours?: number;
+          }
+        | string;
       /**
-       * How long one run may take. A replica that dies during a run holds the task this long, so keep it
-       * short enough for recovery and long enough for all servers. Default: 5 minutes.
+       * How long one run may take. A replica that dies during a run holds the
+       * task this long, so keep it short enough for recovery and long enough
+       * for all servers. Default: 5 minutes.
        */
-      timeout?: { milliseconds?: number; seconds?: number; minutes?: number; hours?: number } | string;
+      timeout?:
+        | {
+            milliseconds?: number;
+            seconds?: number;
+            minutes?: number;
+            hours?: number;
+          }
+        | string;
     };
     /**
-     * Which MCP server addresses the plugin accepts and connects to (an SSRF guard). It applies to every
-     * connection the plugin makes to an MCP server (the connection check), on the address actually
-     * connected to after DNS resolution and on every redirect, and to the URL of a server registered or
-     * changed through the API (an IP address, or a name that resolves to a refused address, is refused with
-     * 400; a name that does not resolve from the backend is accepted). App-config servers are not checked
-     * at startup.
+     * Which MCP server addresses the plugin accepts and connects to (an SSRF
+     * guard). It applies to every connection the plugin makes to an MCP server
+     * (the connection check), on the address actually connected to after DNS
+     * resolution and on every redirect, and to the URL of a server registered
+     * or changed through the API (an IP address, or a name that resolves to a
+     * refused address, is refused with 400; a name that does not resolve from
+     * the backend is accepted). App-config servers are not checked at startup.
      *
-     * Always refused, whatever is configured: link-local and cloud metadata addresses (169.254.0.0/16,
-     * fe80::/10, fd00:ec2::254). Without `urlPolicy`, every other address is allowed, loopback and private
-     * ones included, since MCP servers often live there.
+     * Always refused, whatever is configured: link-local and cloud metadata
+     * addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254). Without
+     * `urlPolicy`, every other address is allowed, loopback and private ones
+     * included, since MCP servers often live there.
      *
-     * Each entry is a host name (`mcp.example.com`), a wildcard (`*.example.com`, subdomains only), an IP
-     * address (`10.1.2.3`) or a CIDR (`10.0.0.0/8`, `fd00::/8`).
+     * Each entry is a host name (`mcp.example.com`), a wildcard
+     * (`*.example.com`, subdomains only), an IP address (`10.1.2.3`) or a CIDR
+     * (`10.0.0.0/8`, `fd00::/8`).
      */
     urlPolicy?: {
-      /** When set, only hosts or addresses matching an entry pass. Default: everything passes. */
+      /**
+       * When set, only hosts or addresses matching an entry pass. Default:
+       * everything passes.
+       */
       allow?: string[];
       /** Hosts or addresses refused; wins over `allow`. Default: none. */
       deny?: string[];
     };
-    /** The connection check of POST /v1/mcp-servers/{name}/check and of `"check": true` at registration. */
+    /**
+     * The connection check of POST /v1/mcp-servers/{name}/check and of
+     * `"check": true` at registration.
+     */
     check?: {
       /**
-       * Time limit of one check: connection, initialize and tools/list. Default: 10 seconds.
+       * Time limit of one check: connection, initialize and tools/list.
+       * Default: 10 seconds.
        */
-      timeout?: { milliseconds?: number; seconds?: number; minutes?: number } | string;
+      timeout?:
+        { milliseconds?: number; seconds?: number; minutes?: number } | string;
     };
     /**
-     * Static MCP servers: listed with `source: "config"`, read-only through the API, and registered in
-     * Llama Stack at startup when missing there. Validated with the rules of the API.
+     * Static MCP servers: listed with `source: "config"`, read-only through the
+     * API, and registered in Llama Stack at startup when missing there.
+     * Validated with the rules of the API.
      */
     mcpServers?: Array<{
       /** 1-128 characters; also the Llama Stack toolgroup id. */
@@ -78,8 +116,13 @@ export interface Config {
       url: string;
       /** Llama Stack provider; default `lightspeedMcp.defaultProviderId`. */
       providerId?: string;
-      /** Header name -> where its value comes from at query time. Values are never stored. */
-      authorizationHeaders?: { [header: string]: 'client' | 'kubernetes' | 'oauth' };
+      /**
+       * Header name -> where its value comes from at query time. Values are
+       * never stored.
+       */
+      authorizationHeaders?: {
+        [header: string]: 'client' | 'kubernetes' | 'oauth';
+      };
       /** Names of request headers to propagate at query time. */
       headers?: string[];
       /** Seconds, 1-3600. */

@@ -1,5 +1,6 @@
 /*
- * IS_OWNER conditions filter on lower(created_by); the list order and pages use the primary key.
+ * IS_OWNER conditions filter on lower(created_by); the list order and pages use
+ * the primary key.
  */
 
 // @ts-check
@@ -8,7 +9,9 @@
  * @param {import('knex').Knex} knex
  */
 exports.up = async function up(knex) {
-  await knex.raw('CREATE INDEX mcp_servers_created_by_lower_idx ON mcp_servers (lower(created_by))');
+  await knex.raw(
+    'CREATE INDEX mcp_servers_created_by_lower_idx ON mcp_servers (lower(created_by))',
+  );
 };
 
 /**

@@ -1,16 +1,21 @@
 /*
- * `npm run bench` (tsx scripts/bench.ts): how fast the plugin lists, registers and deletes MCP servers,
- * against a bare Express + knex baseline on the same database. A script, not a test: it prints a table.
+ * `npm run bench` (tsx scripts/bench.ts): how fast the plugin lists, registers
+ * and deletes MCP servers, against a bare Express + knex baseline on the same
+ * database. A script, not a test: it prints a table.
  *
- * For each database (SQLite file, PostgreSQL) and each permission policy (allow, owner) it starts a Llama
- * Stack stand-in in this process, a real backend (scripts/benchBackend.ts) in a process of its own, and a
- * baseline server in another process, then seeds the plugin's `mcp_servers` table directly with knex.
- * Everything listens on 127.0.0.1; every loop is bounded in count and in time; child processes are killed
- * and temp dirs and PostgreSQL databases removed on the way out, failure or not.
+ * For each database (SQLite file, PostgreSQL) and each permission policy
+ * (allow, owner) it starts a Llama Stack stand-in in this process, a real
+ * backend (scripts/benchBackend.ts) in a process of its own, and a baseline
+ * server in another process, then seeds the plugin's `mcp_servers` table
+ * directly with knex. Everything listens on 127.0.0.1; every loop is bounded in
+ * count and in time; child processes are killed and temp dirs and PostgreSQL
+ * databases removed on the way out, failure or not.
  *
- * Env: BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING (default postgresql://postgres@127.0.0.1:5432),
- * BENCH_DATABASES=sqlite|postgres|sqlite,postgres (default both), BENCH_BASELINE_IN_PROCESS=1 to run the baseline in this
- * process (then it shares one event loop with the load generator, which lowers its figures).
+ * Env: BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING (default
+ * postgresql://postgres@127.0.0.1:5432),
+ * BENCH_DATABASES=sqlite|postgres|sqlite,postgres (default both),
+ * BENCH_BASELINE_IN_PROCESS=1 to run the baseline in this process (then it
+ * shares one event loop with the load generator, which lowers its figures).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -30,15 +35,34 @@ const TOKEN = `bench-${crypto.randomBytes(12).toString('hex')}`;
 const OWNER_1 = 'user:default/owner-1';
 const OWNER_2 = 'user:default/owner-2';
 const LIST_PATH = `/api/${PLUGIN_ID}/v1/mcp-servers`;
-const PG_URL = process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING || 'postgresql://postgres@127.0.0.1:5432';
+const PG_URL =
+  process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ||
+  'postgresql://postgres@127.0.0.1:5432';
 
 const SIZES = [10, 1000, 10000] as const;
-/** Load of each measurement; N=10000 gets fewer sequential requests and shorter throughput runs. */
+/**
+ * Load of each measurement; N=10000 gets fewer sequential requests and shorter
+ * throughput runs.
+ */
 const LOAD = {
-  warmup: { small: { count: 20, maxMs: 3000 }, large: { count: 3, maxMs: 5000 } },
-  latency: { small: { count: 200, maxMs: 10_000 }, large: { count: 30, maxMs: 10_000 } },
-  throughput: { concurrency: 8, small: { durationMs: 4000 }, large: { durationMs: 5000 } },
-  page: { limit: 100, warmup: { count: 20, maxMs: 3000 }, latency: { count: 200, maxMs: 10_000 } },
+  warmup: {
+    small: { count: 20, maxMs: 3000 },
+    large: { count: 3, maxMs: 5000 },
+  },
+  latency: {
+    small: { count: 200, maxMs: 10_000 },
+    large: { count: 30, maxMs: 10_000 },
+  },
+  throughput: {
+    concurrency: 8,
+    small: { durationMs: 4000 },
+    large: { durationMs: 5000 },
+  },
+  page: {
+    limit: 100,
+    warmup: { count: 20, maxMs: 3000 },
+    latency: { count: 200, maxMs: 10_000 },
+  },
   pairs: { warmup: 10, count: 100, maxMs: 20_000 },
   requestTimeoutMs: 30_000,
   readyTimeoutMs: 90_000,
@@ -55,8 +79,8 @@ const TARGETS = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Cleanup: children are SIGKILLed and temp dirs removed on any exit; databases are dropped in finally
-// blocks and on SIGINT/SIGTERM.
+// Cleanup: children are SIGKILLed and temp dirs removed on any exit; databases
+// are dropped in finally blocks and on SIGINT/SIGTERM.
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
@@ -82,12 +106,15 @@ async function cleanupAll() {
   killChildren();
   removeTempDirs();
   for (const prefix of [...pgPrefixes]) {
-    await dropPgDatabases(prefix).catch(error => console.error(`could not drop databases ${prefix}*: ${error}`));
+    await dropPgDatabases(prefix).catch(error =>
+      console.error(`could not drop databases ${prefix}*: ${error}`),
+    );
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// HTTP client: node:http with keep-alive agents; bodies are counted, and kept only when asked.
+// HTTP client: node:http with keep-alive agents; bodies are counted, and kept
+// only when asked.
 
 interface Answer {
   status: number;
@@ -107,7 +134,11 @@ function send(agent: http.Agent, call: Call): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const target = new URL(call.url);
     if (target.hostname !== '127.0.0.1') {
-      reject(new Error(`refusing to send to ${target.hostname}: the bench talks to 127.0.0.1 only`));
+      reject(
+        new Error(
+          `refusing to send to ${target.hostname}: the bench talks to 127.0.0.1 only`,
+        ),
+      );
       return;
     }
     const headers: Record<string, string | number> = { ...call.headers };
@@ -116,7 +147,14 @@ function send(agent: http.Agent, call: Call): Promise<Answer> {
       headers['content-length'] = Buffer.byteLength(call.body);
     }
     const req = http.request(
-      { agent, host: target.hostname, port: target.port, path: target.pathname + target.search, method: call.method ?? 'GET', headers },
+      {
+        agent,
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: call.method ?? 'GET',
+        headers,
+      },
       res => {
         let bytes = 0;
         const chunks: Buffer[] = [];
@@ -127,12 +165,20 @@ function send(agent: http.Agent, call: Call): Promise<Answer> {
           }
         });
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, bytes, body: call.keepBody ? Buffer.concat(chunks).toString('utf8') : undefined }),
+          resolve({
+            status: res.statusCode ?? 0,
+            bytes,
+            body: call.keepBody
+              ? Buffer.concat(chunks).toString('utf8')
+              : undefined,
+          }),
         );
         res.on('error', reject);
       },
     );
-    req.setTimeout(LOAD.requestTimeoutMs, () => req.destroy(new Error(`no answer within ${LOAD.requestTimeoutMs} ms`)));
+    req.setTimeout(LOAD.requestTimeoutMs, () =>
+      req.destroy(new Error(`no answer within ${LOAD.requestTimeoutMs} ms`)),
+    );
     req.on('error', reject);
     req.end(call.body);
   });
@@ -156,16 +202,32 @@ function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) {
     return NaN;
   }
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  return sorted[
+    Math.min(
+      sorted.length - 1,
+      Math.max(0, Math.ceil((p / 100) * sorted.length) - 1),
+    )
+  ];
 }
 
 function summarize(samples: number[], errors: number): Latency {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { samples, errors, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  return {
+    samples,
+    errors,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+  };
 }
 
-/** Runs `op` sequentially, at most `count` times and for at most `maxMs`; op answers whether it succeeded. */
-async function sequential(op: () => Promise<boolean>, limits: { count: number; maxMs: number }): Promise<Latency> {
+/**
+ * Runs `op` sequentially, at most `count` times and for at most `maxMs`; op
+ * answers whether it succeeded.
+ */
+async function sequential(
+  op: () => Promise<boolean>,
+  limits: { count: number; maxMs: number },
+): Promise<Latency> {
   const samples: number[] = [];
   let errors = 0;
   const deadline = Date.now() + limits.maxMs;
@@ -194,8 +256,15 @@ interface Throughput {
   rps: number;
 }
 
-/** `concurrency` workers send back to back for `durationMs`; req/s counts successful answers. */
-async function throughput(op: () => Promise<boolean>, concurrency: number, durationMs: number): Promise<Throughput> {
+/**
+ * `concurrency` workers send back to back for `durationMs`; req/s counts
+ * successful answers.
+ */
+async function throughput(
+  op: () => Promise<boolean>,
+  concurrency: number,
+  durationMs: number,
+): Promise<Throughput> {
   let completed = 0;
   let errors = 0;
   const started = Date.now();
@@ -224,20 +293,38 @@ async function throughput(op: () => Promise<boolean>, concurrency: number, durat
 
 type DbKind = 'sqlite' | 'postgres';
 
-/** Where the plugin's database is, as knex config for this process and for the baseline. */
+/**
+ * Where the plugin's database is, as knex config for this process and for the
+ * baseline.
+ */
 function pluginDbConfig(kind: DbKind, location: string): Knex.Config {
   if (kind === 'sqlite') {
-    return { client: 'better-sqlite3', connection: { filename: location }, useNullAsDefault: true };
+    return {
+      client: 'better-sqlite3',
+      connection: { filename: location },
+      useNullAsDefault: true,
+    };
   }
   const url = new URL(PG_URL);
   url.pathname = `/${location}`;
-  return { client: 'pg', connection: url.toString(), pool: { min: 0, max: 10 } };
+  return {
+    client: 'pg',
+    connection: url.toString(),
+    pool: { min: 0, max: 10 },
+  };
 }
 
 async function dropPgDatabases(prefix: string) {
-  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 } });
+  const admin = knexFactory({
+    client: 'pg',
+    connection: PG_URL,
+    pool: { min: 0, max: 1 },
+  });
   try {
-    const { rows } = await admin.raw('select datname from pg_database where datname like ?', [`${prefix}%`]);
+    const { rows } = await admin.raw(
+      'select datname from pg_database where datname like ?',
+      [`${prefix}%`],
+    );
     for (const { datname } of rows as Array<{ datname: string }>) {
       await admin.raw('drop database ?? with (force)', [datname]);
     }
@@ -248,7 +335,12 @@ async function dropPgDatabases(prefix: string) {
 }
 
 async function postgresReachable(): Promise<string | undefined> {
-  const admin = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 }, acquireConnectionTimeout: 5000 });
+  const admin = knexFactory({
+    client: 'pg',
+    connection: PG_URL,
+    pool: { min: 0, max: 1 },
+    acquireConnectionTimeout: 5000,
+  });
   try {
     await admin.raw('select 1');
     return undefined;
@@ -259,7 +351,10 @@ async function postgresReachable(): Promise<string | undefined> {
   }
 }
 
-/** Adds rows up to `n` in total: bench-00001..., state registered, owners alternating. */
+/**
+ * Adds rows up to `n` in total: bench-00001..., state registered, owners
+ * alternating.
+ */
 async function seedTo(db: Knex, from: number, n: number) {
   const now = new Date().toISOString();
   const rows = [];
@@ -280,9 +375,14 @@ async function seedTo(db: Knex, from: number, n: number) {
     });
   }
   await db.batchInsert('mcp_servers', rows, 500);
-  // Statistics, as autovacuum would soon have them in a running system; on PostgreSQL also the vacuum, so
-  // that autovacuum does not start on the fresh rows in the middle of a measurement.
-  await db.raw(db.client.config.client === 'pg' ? 'vacuum analyze mcp_servers' : 'analyze mcp_servers');
+  // Statistics, as autovacuum would soon have them in a running system; on
+  // PostgreSQL also the vacuum, so that autovacuum does not start on the fresh
+  // rows in the middle of a measurement.
+  await db.raw(
+    db.client.config.client === 'pg'
+      ? 'vacuum analyze mcp_servers'
+      : 'analyze mcp_servers',
+  );
   const [{ count }] = await db('mcp_servers').count({ count: '*' });
   if (Number(count) !== n) {
     throw new Error(`seeded ${count} rows, wanted ${n}`);
@@ -290,7 +390,8 @@ async function seedTo(db: Knex, from: number, n: number) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The baseline: bare Express, the plugin's unfiltered list query (or its IS_OWNER filter), same JSON shape.
+// The baseline: bare Express, the plugin's unfiltered list query (or its
+// IS_OWNER filter), same JSON shape.
 
 interface Row {
   name: string;
@@ -313,14 +414,19 @@ function listStatus(row: Row): string {
   return row.status_message ? 'error' : 'registered';
 }
 
-async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: number; stop: () => Promise<void> }> {
+async function startBaselineServer(
+  dbConfig: Knex.Config,
+): Promise<{ port: number; stop: () => Promise<void> }> {
   const db = knexFactory(dbConfig);
   const app = express();
   app.get('/servers', async (req, res, next) => {
     try {
       const query = db<Row>('mcp_servers').orderBy('id', 'asc');
       if (typeof req.query.owner === 'string') {
-        query.whereIn(db.raw('lower(??)', ['created_by']) as unknown as string, [req.query.owner.toLowerCase()]);
+        query.whereIn(
+          db.raw('lower(??)', ['created_by']) as unknown as string,
+          [req.query.owner.toLowerCase()],
+        );
       }
       const rows = await query;
       res.json({
@@ -331,7 +437,9 @@ async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: numbe
           source: 'api',
           status: listStatus(row),
           ...(row.status_message && { status_message: row.status_message }),
-          ...(row.authorization_headers && { authorization_headers: JSON.parse(row.authorization_headers) }),
+          ...(row.authorization_headers && {
+            authorization_headers: JSON.parse(row.authorization_headers),
+          }),
           ...(row.headers && { headers: JSON.parse(row.headers) }),
           ...(row.timeout !== null && { timeout: row.timeout }),
           created_by: row.created_by,
@@ -355,29 +463,51 @@ async function startBaselineServer(dbConfig: Knex.Config): Promise<{ port: numbe
   };
 }
 
-/** `bench.ts --baseline`: the baseline in a process of its own, so it does not share the load generator's CPU. */
+/**
+ * `bench.ts --baseline`: the baseline in a process of its own, so it does not
+ * share the load generator's CPU.
+ */
 async function baselineProcessMain() {
-  const baseline = await startBaselineServer(JSON.parse(process.env.BENCH_BASELINE_DB!));
+  const baseline = await startBaselineServer(
+    JSON.parse(process.env.BENCH_BASELINE_DB!),
+  );
   process.stdout.write(`BASELINE_READY ${baseline.port}\n`);
   // The parent kills this process; exit too when the parent goes away.
   process.stdin.resume();
   process.stdin.on('end', () => process.exit(0));
 }
 
-async function startBaseline(dbConfig: Knex.Config): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+async function startBaseline(
+  dbConfig: Knex.Config,
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   if (process.env.BENCH_BASELINE_IN_PROCESS === '1') {
     const baseline = await startBaselineServer(dbConfig);
-    return { url: `http://127.0.0.1:${baseline.port}`, pid: process.pid, stop: baseline.stop };
+    return {
+      url: `http://127.0.0.1:${baseline.port}`,
+      pid: process.pid,
+      stop: baseline.stop,
+    };
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bench.ts'), '--baseline'], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', BENCH_BASELINE_DB: JSON.stringify(dbConfig) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, 'bench.ts'), '--baseline'],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        BENCH_BASELINE_DB: JSON.stringify(dbConfig),
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   children.add(child);
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`baseline not ready within 30 s:\n${output}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`baseline not ready within 30 s:\n${output}`)),
+      30_000,
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /BASELINE_READY (\d+)/.exec(output);
@@ -433,23 +563,53 @@ async function startBackend(options: {
         baseUrl,
         listen: { host: '127.0.0.1', port },
         database: options.database,
-        auth: { externalAccess: [{ type: 'static', options: { token: TOKEN, subject: 'bench' } }] },
+        auth: {
+          externalAccess: [
+            { type: 'static', options: { token: TOKEN, subject: 'bench' } },
+          ],
+        },
       },
-      // A user token for owner-1, because the policy is never asked about service principals.
-      auth: { providers: { guest: { userEntityRef: OWNER_1, dangerouslyAllowOutsideDevelopment: true } } },
+      // A user token for owner-1, because the policy is never asked about
+      // service principals.
+      auth: {
+        providers: {
+          guest: {
+            userEntityRef: OWNER_1,
+            dangerouslyAllowOutsideDevelopment: true,
+          },
+        },
+      },
       permission: { enabled: true },
       lightspeedMcp: {
-        llamaStack: { baseUrl: options.llamaStackUrl, timeout: { seconds: 10 } },
-        // Once at startup (empty table), then not during the run: seeded rows are not pushed to the stand-in.
+        llamaStack: {
+          baseUrl: options.llamaStackUrl,
+          timeout: { seconds: 10 },
+        },
+        // Once at startup (empty table), then not during the run: seeded rows
+        // are not pushed to the stand-in.
         reconcile: { frequency: { hours: 24 } },
       },
     }),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'benchBackend.ts'), '--config', configFile], {
-    cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', BENCH_POLICY: options.policy },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join('scripts', 'benchBackend.ts'),
+      '--config',
+      configFile,
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        BENCH_POLICY: options.policy,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.add(child);
   let output = '';
   const keep = (chunk: Buffer) => {
@@ -463,16 +623,21 @@ async function startBackend(options: {
     const deadline = Date.now() + LOAD.readyTimeoutMs;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`the backend exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`);
+        throw new Error(
+          `the backend exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`,
+        );
       }
-      const answer = await send(agent, { url: `${baseUrl}${LIST_PATH}`, headers: { authorization: `Bearer ${TOKEN}` } }).catch(
-        () => undefined,
-      );
+      const answer = await send(agent, {
+        url: `${baseUrl}${LIST_PATH}`,
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }).catch(() => undefined);
       if (answer?.status === 200) {
         break;
       }
       if (Date.now() > deadline) {
-        throw new Error(`the backend was not ready within ${LOAD.readyTimeoutMs} ms:\n${output.slice(-4000)}`);
+        throw new Error(
+          `the backend was not ready within ${LOAD.readyTimeoutMs} ms:\n${output.slice(-4000)}`,
+        );
       }
       await new Promise(resolve => setTimeout(resolve, 200));
     }
@@ -498,14 +663,22 @@ async function startBackend(options: {
 }
 
 /** Peak and current resident memory of a process, from /proc (Linux) or ps. */
-function memoryOf(pid: number): { peakMb?: number; rssMb?: number; source: string } {
+function memoryOf(pid: number): {
+  peakMb?: number;
+  rssMb?: number;
+  source: string;
+} {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => {
       const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
       return match ? Number(match[1]) / 1024 : undefined;
     };
-    return { peakMb: kb('VmHWM'), rssMb: kb('VmRSS'), source: '/proc/<pid>/status VmHWM' };
+    return {
+      peakMb: kb('VmHWM'),
+      rssMb: kb('VmRSS'),
+      source: '/proc/<pid>/status VmHWM',
+    };
   } catch {
     return { source: 'unavailable' };
   }
@@ -520,9 +693,13 @@ async function guestUserToken(baseUrl: string): Promise<string> {
       keepBody: true,
     });
     if (answer.status !== 200) {
-      throw new Error(`guest sign-in answered ${answer.status}: ${answer.body?.slice(0, 300)}`);
+      throw new Error(
+        `guest sign-in answered ${answer.status}: ${answer.body?.slice(0, 300)}`,
+      );
     }
-    return (JSON.parse(answer.body!) as { backstageIdentity: { token: string } }).backstageIdentity.token;
+    return (
+      JSON.parse(answer.body!) as { backstageIdentity: { token: string } }
+    ).backstageIdentity.token;
   } finally {
     agent.destroy();
   }
@@ -549,7 +726,10 @@ interface PairResult {
   direct: { post: Latency; del: Latency; pair: Latency };
   /** Calls the stand-in received per measured plugin pair, by method. */
   standInCallsPerPair: Record<string, number>;
-  /** The plugin store's five queries of a pair (claim, transition, get, transition, remove), straight from here. */
+  /**
+   * The plugin store's five queries of a pair (claim, transition, get,
+   * transition, remove), straight from here.
+   */
   dbFloor: Latency;
 }
 
@@ -566,14 +746,23 @@ interface RunResult {
   error?: string;
 }
 
-async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promise<RunResult> {
+async function run(
+  db: DbKind,
+  policy: 'allow' | 'owner',
+  runId: string,
+): Promise<RunResult> {
   const result: RunResult = {
     db,
     policy,
-    principal: policy === 'owner' ? `user token (${OWNER_1}, guest sign-in)` : 'static token (service principal)',
+    principal:
+      policy === 'owner'
+        ? `user token (${OWNER_1}, guest sign-in)`
+        : 'static token (service principal)',
     list: [],
   };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lsmcp-bench-${db}-${policy}-`));
+  const dir = fs.mkdtempSync(
+    path.join(os.tmpdir(), `lsmcp-bench-${db}-${policy}-`),
+  );
   tempDirs.add(dir);
   const prefix = `lsmcp_bench_${runId}_${policy}_`;
   let standIn: LlamaStackStandIn | undefined;
@@ -595,11 +784,18 @@ async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promis
       location = `${prefix}${PLUGIN_ID}`;
     }
     const started = Date.now();
-    backend = await startBackend({ dir, policy, database, llamaStackUrl: standIn.url });
+    backend = await startBackend({
+      dir,
+      policy,
+      database,
+      llamaStackUrl: standIn.url,
+    });
     result.startupMs = Date.now() - started;
     result.startupRssMb = memoryOf(backend.child.pid!).rssMb;
     if (db === 'sqlite' && !fs.existsSync(location)) {
-      throw new Error(`the plugin's SQLite file is not at ${location}: ${fs.readdirSync(dir).join(', ')}`);
+      throw new Error(
+        `the plugin's SQLite file is not at ${location}: ${fs.readdirSync(dir).join(', ')}`,
+      );
     }
     const dbConfig = pluginDbConfig(db, location);
     knex = knexFactory(dbConfig);
@@ -620,7 +816,12 @@ async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promis
 
     // Register and delete first, on an empty table; the allow policy is enough.
     if (policy === 'allow') {
-      result.pairs = await measurePairs(backend.baseUrl, standIn, oneAgent, knex);
+      result.pairs = await measurePairs(
+        backend.baseUrl,
+        standIn,
+        oneAgent,
+        knex,
+      );
     }
 
     let seeded = 0;
@@ -631,30 +832,54 @@ async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promis
       const expected = policy === 'owner' ? Math.ceil(n / 2) : n;
 
       // What it answers, checked once.
-      const first = await send(oneAgent, { url: listUrl, headers: auth, keepBody: true });
-      const firstBase = await send(oneAgent, { url: baselineUrl, keepBody: true });
-      const count = first.status === 200 ? (JSON.parse(first.body!) as { servers: unknown[] }).servers.length : -1;
-      const baseCount = firstBase.status === 200 ? (JSON.parse(firstBase.body!) as { servers: unknown[] }).servers.length : -1;
+      const first = await send(oneAgent, {
+        url: listUrl,
+        headers: auth,
+        keepBody: true,
+      });
+      const firstBase = await send(oneAgent, {
+        url: baselineUrl,
+        keepBody: true,
+      });
+      const count =
+        first.status === 200
+          ? (JSON.parse(first.body!) as { servers: unknown[] }).servers.length
+          : -1;
+      const baseCount =
+        firstBase.status === 200
+          ? (JSON.parse(firstBase.body!) as { servers: unknown[] }).servers
+              .length
+          : -1;
       const checks: string[] = [];
       if (count !== expected) {
-        checks.push(`plugin answered ${first.status} with ${count} servers, expected ${expected}`);
+        checks.push(
+          `plugin answered ${first.status} with ${count} servers, expected ${expected}`,
+        );
       }
       if (baseCount !== expected) {
-        checks.push(`baseline answered ${firstBase.status} with ${baseCount} servers`);
+        checks.push(
+          `baseline answered ${firstBase.status} with ${baseCount} servers`,
+        );
       }
       const kb = `${Math.round(first.bytes / 1024)} KiB`;
 
-      const listOnce = async () => ok200(await send(oneAgent, { url: listUrl, headers: auth }));
+      const listOnce = async () =>
+        ok200(await send(oneAgent, { url: listUrl, headers: auth }));
       await sequential(listOnce, LOAD.warmup[size]);
       const latency = await sequential(listOnce, LOAD.latency[size]);
       const plugin = await throughput(
-        async () => ok200(await send(manyAgent, { url: listUrl, headers: auth })),
+        async () =>
+          ok200(await send(manyAgent, { url: listUrl, headers: auth })),
         LOAD.throughput.concurrency,
         LOAD.throughput[size].durationMs,
       );
-      const baselineOnce = async () => ok200(await send(baselineAgent, { url: baselineUrl }));
+      const baselineOnce = async () =>
+        ok200(await send(baselineAgent, { url: baselineUrl }));
       await sequential(baselineOnce, LOAD.warmup[size]);
-      const baselineLatency = await sequential(baselineOnce, LOAD.latency[size]);
+      const baselineLatency = await sequential(
+        baselineOnce,
+        LOAD.latency[size],
+      );
       const base = await throughput(
         async () => ok200(await send(baselineAgent, { url: baselineUrl })),
         LOAD.throughput.concurrency,
@@ -672,11 +897,18 @@ async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promis
       });
 
       if (policy === 'allow' && n <= 1000) {
-        // The same list as a user: the permissions service then asks the permission backend (allow-all) over HTTP.
+        // The same list as a user: the permissions service then asks the
+        // permission backend (allow-all) over HTTP.
         const userAuth = { authorization: `Bearer ${userToken}` };
-        const asUser = async () => ok200(await send(oneAgent, { url: listUrl, headers: userAuth }));
+        const asUser = async () =>
+          ok200(await send(oneAgent, { url: listUrl, headers: userAuth }));
         await sequential(asUser, LOAD.warmup.small);
-        result.list.push({ n, what: 'list, user token', rows: count, latency: await sequential(asUser, LOAD.latency.small) });
+        result.list.push({
+          n,
+          what: 'list, user token',
+          rows: count,
+          latency: await sequential(asUser, LOAD.latency.small),
+        });
       }
 
       if (n === 10000) {
@@ -709,19 +941,38 @@ async function run(db: DbKind, policy: 'allow' | 'owner', runId: string): Promis
   return result;
 }
 
-async function measurePage(listUrl: string, auth: Record<string, string>, agent: http.Agent, n: number): Promise<ListRow> {
+async function measurePage(
+  listUrl: string,
+  auth: Record<string, string>,
+  agent: http.Agent,
+  n: number,
+): Promise<ListRow> {
   const limit = LOAD.page.limit;
   const url = `${listUrl}?limit=${limit}`;
   const first = await send(agent, { url, headers: auth, keepBody: true });
   const what = `page ?limit=${limit}`;
   if (first.status !== 200) {
-    return { n, what, rows: '-', note: `not available: answered ${first.status} ${first.body?.slice(0, 200)}` };
+    return {
+      n,
+      what,
+      rows: '-',
+      note: `not available: answered ${first.status} ${first.body?.slice(0, 200)}`,
+    };
   }
-  const body = JSON.parse(first.body!) as { servers: unknown[]; next_cursor?: string };
+  const body = JSON.parse(first.body!) as {
+    servers: unknown[];
+    next_cursor?: string;
+  };
   if (body.servers.length > limit) {
-    return { n, what, rows: body.servers.length, note: `not available: the server ignored 'limit' (answered ${body.servers.length} servers)` };
+    return {
+      n,
+      what,
+      rows: body.servers.length,
+      note: `not available: the server ignored 'limit' (answered ${body.servers.length} servers)`,
+    };
   }
-  const pageOnce = async () => (await send(agent, { url, headers: auth })).status === 200;
+  const pageOnce = async () =>
+    (await send(agent, { url, headers: auth })).status === 200;
   await sequential(pageOnce, LOAD.page.warmup);
   const latency = await sequential(pageOnce, LOAD.page.latency);
   return {
@@ -734,32 +985,66 @@ async function measurePage(listUrl: string, auth: Record<string, string>, agent:
 }
 
 /**
- * The URL of a registered server: an IP address, because a register resolves a host name for the URL
- * policy, and this machine's resolver (not the plugin) would then dominate the figures.
+ * The URL of a registered server: an IP address, because a register resolves a
+ * host name for the URL policy, and this machine's resolver (not the plugin)
+ * would then dominate the figures.
  */
 function mcpUrl(name: string): string {
   return `http://127.0.0.1:9/${encodeURIComponent(name)}/mcp`;
 }
 
-/** POST + DELETE through the plugin, and the same two calls straight to the stand-in, interleaved. */
-async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agent: http.Agent, knex: Knex): Promise<PairResult> {
+/**
+ * POST + DELETE through the plugin, and the same two calls straight to the
+ * stand-in, interleaved.
+ */
+async function measurePairs(
+  backendUrl: string,
+  standIn: LlamaStackStandIn,
+  agent: http.Agent,
+  knex: Knex,
+): Promise<PairResult> {
   const standInUrl = standIn.url;
   const auth = { authorization: `Bearer ${TOKEN}` };
   const api = `${backendUrl}${LIST_PATH}`;
   const timings = {
-    plugin: { post: [] as number[], del: [] as number[], pair: [] as number[], errors: 0 },
-    direct: { post: [] as number[], del: [] as number[], pair: [] as number[], errors: 0 },
+    plugin: {
+      post: [] as number[],
+      del: [] as number[],
+      pair: [] as number[],
+      errors: 0,
+    },
+    direct: {
+      post: [] as number[],
+      del: [] as number[],
+      pair: [] as number[],
+      errors: 0,
+    },
   };
-  const time = async (fn: () => Promise<boolean>): Promise<number | undefined> => {
+  const time = async (
+    fn: () => Promise<boolean>,
+  ): Promise<number | undefined> => {
     const started = process.hrtime.bigint();
     const ok = await fn().catch(() => false);
     return ok ? Number(process.hrtime.bigint() - started) / 1e6 : undefined;
   };
   const viaPlugin = (name: string) => ({
     post: async () =>
-      (await send(agent, { method: 'POST', url: api, headers: auth, body: JSON.stringify({ name, url: mcpUrl(name) }) }))
-        .status === 201,
-    del: async () => (await send(agent, { method: 'DELETE', url: `${api}/${encodeURIComponent(name)}`, headers: auth })).status === 200,
+      (
+        await send(agent, {
+          method: 'POST',
+          url: api,
+          headers: auth,
+          body: JSON.stringify({ name, url: mcpUrl(name) }),
+        })
+      ).status === 201,
+    del: async () =>
+      (
+        await send(agent, {
+          method: 'DELETE',
+          url: `${api}/${encodeURIComponent(name)}`,
+          headers: auth,
+        })
+      ).status === 200,
   });
   const direct = (name: string) => ({
     post: async () =>
@@ -767,11 +1052,20 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
         await send(agent, {
           method: 'POST',
           url: `${standInUrl}/v1/toolgroups`,
-          body: JSON.stringify({ toolgroup_id: name, provider_id: 'model-context-protocol', mcp_endpoint: { uri: mcpUrl(name) } }),
+          body: JSON.stringify({
+            toolgroup_id: name,
+            provider_id: 'model-context-protocol',
+            mcp_endpoint: { uri: mcpUrl(name) },
+          }),
         })
       ).status < 300,
     del: async () =>
-      (await send(agent, { method: 'DELETE', url: `${standInUrl}/v1/toolgroups/${encodeURIComponent(name)}` })).status < 300,
+      (
+        await send(agent, {
+          method: 'DELETE',
+          url: `${standInUrl}/v1/toolgroups/${encodeURIComponent(name)}`,
+        })
+      ).status < 300,
   });
   const deadline = Date.now() + LOAD.pairs.maxMs;
   const total = LOAD.pairs.warmup + LOAD.pairs.count;
@@ -794,15 +1088,28 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
       }
     }
   }
-  // What the plugin sent to Llama Stack per pair (the direct calls are one POST and one DELETE of direct-*).
-  const pluginCalls = standIn.calls.slice(callsBefore).filter(c => !c.path.includes('/direct-') && !(c.method === 'POST' && JSON.stringify(c.body ?? '').includes('direct-')));
-  const pairsSent = timings.plugin.pair.length + timings.plugin.errors + LOAD.pairs.warmup;
+  // What the plugin sent to Llama Stack per pair (the direct calls are one POST
+  // and one DELETE of direct-*).
+  const pluginCalls = standIn.calls
+    .slice(callsBefore)
+    .filter(
+      c =>
+        !c.path.includes('/direct-') &&
+        !(
+          c.method === 'POST' &&
+          JSON.stringify(c.body ?? '').includes('direct-')
+        ),
+    );
+  const pairsSent =
+    timings.plugin.pair.length + timings.plugin.errors + LOAD.pairs.warmup;
   const standInCallsPerPair: Record<string, number> = {};
   for (const call of pluginCalls) {
-    standInCallsPerPair[call.method] = (standInCallsPerPair[call.method] ?? 0) + 1 / pairsSent;
+    standInCallsPerPair[call.method] =
+      (standInCallsPerPair[call.method] ?? 0) + 1 / pairsSent;
   }
 
-  // The floor the database sets: the store's queries of one register and one delete, sent from here.
+  // The floor the database sets: the store's queries of one register and one
+  // delete, sent from here.
   let floorIndex = 0;
   const dbFloor = await sequential(
     async () => {
@@ -822,10 +1129,15 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
           state_changed_at: now(),
         })
         .returning('*');
-      await knex('mcp_servers').where({ id: row.id, state: 'pending' }).update({ state: 'registered', state_changed_at: now() });
+      await knex('mcp_servers')
+        .where({ id: row.id, state: 'pending' })
+        .update({ state: 'registered', state_changed_at: now() });
       await knex('mcp_servers').where({ name }).first();
-      await knex('mcp_servers').where({ id: row.id, state: 'registered' }).update({ state: 'deleting', state_changed_at: now() });
-      const deleted = (await knex('mcp_servers').where({ id: row.id }).delete()) === 1;
+      await knex('mcp_servers')
+        .where({ id: row.id, state: 'registered' })
+        .update({ state: 'deleting', state_changed_at: now() });
+      const deleted =
+        (await knex('mcp_servers').where({ id: row.id }).delete()) === 1;
       await knex('mcp_server_checks').where({ name }).delete();
       return deleted;
     },
@@ -837,31 +1149,64 @@ async function measurePairs(backendUrl: string, standIn: LlamaStackStandIn, agen
     del: summarize(t.del, t.errors),
     pair: summarize(t.pair, t.errors),
   });
-  return { plugin: pack(timings.plugin), direct: pack(timings.direct), standInCallsPerPair, dbFloor };
+  return {
+    plugin: pack(timings.plugin),
+    direct: pack(timings.direct),
+    standInCallsPerPair,
+    dbFloor,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Output.
 
 function fmt(value: number | undefined, digits = 1): string {
-  return value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
+  return value === undefined || Number.isNaN(value)
+    ? '-'
+    : value.toFixed(digits);
 }
 
 function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(headers), widths.map(w => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ');
+  return [
+    line(headers),
+    widths.map(w => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+  ].join('\n');
 }
 
 function printRun(r: RunResult) {
-  console.log(`\n=== ${r.db === 'sqlite' ? 'SQLite (file)' : 'PostgreSQL'} · policy ${r.policy} · ${r.principal} ===`);
+  console.log(
+    `\n=== ${r.db === 'sqlite' ? 'SQLite (file)' : 'PostgreSQL'} · policy ${r.policy} · ${r.principal} ===`,
+  );
   if (r.startupMs !== undefined) {
-    console.log(`backend ready ${(r.startupMs / 1000).toFixed(1)} s after spawn`);
+    console.log(
+      `backend ready ${(r.startupMs / 1000).toFixed(1)} s after spawn`,
+    );
   }
   if (r.list.length) {
     console.log(
       table(
-        ['N', 'request', 'rows', 'seq n', 'p50 ms', 'p99 ms', 'req/s', 'baseline p50 ms', 'baseline req/s', 'ratio', 'errors', 'notes'],
+        [
+          'N',
+          'request',
+          'rows',
+          'seq n',
+          'p50 ms',
+          'p99 ms',
+          'req/s',
+          'baseline p50 ms',
+          'baseline req/s',
+          'ratio',
+          'errors',
+          'notes',
+        ],
         r.list.map(row => [
           String(row.n),
           row.what,
@@ -872,9 +1217,14 @@ function printRun(r: RunResult) {
           fmt(row.plugin?.rps),
           fmt(row.baselineLatency?.p50, 2),
           fmt(row.baseline?.rps),
-          row.plugin && row.baseline ? fmt(row.plugin.rps / row.baseline.rps, 2) : '-',
+          row.plugin && row.baseline
+            ? fmt(row.plugin.rps / row.baseline.rps, 2)
+            : '-',
           String(
-            (row.latency?.errors ?? 0) + (row.plugin?.errors ?? 0) + (row.baselineLatency?.errors ?? 0) + (row.baseline?.errors ?? 0),
+            (row.latency?.errors ?? 0) +
+              (row.plugin?.errors ?? 0) +
+              (row.baselineLatency?.errors ?? 0) +
+              (row.baseline?.errors ?? 0),
           ),
           row.note ?? '',
         ]),
@@ -883,7 +1233,9 @@ function printRun(r: RunResult) {
   }
   if (r.pairs) {
     const p = r.pairs;
-    console.log('\nregister + delete (sequential, one keep-alive connection, empty table):');
+    console.log(
+      '\nregister + delete (sequential, one keep-alive connection, empty table):',
+    );
     console.log(
       table(
         ['path', 'call', 'n', 'p50 ms', 'p99 ms', 'errors'],
@@ -896,11 +1248,20 @@ function printRun(r: RunResult) {
           ['direct stand-in', 'pair (POST + DELETE)', p.direct.pair],
         ].map(([path, call, l]) => {
           const latency = l as Latency;
-          return [path as string, call as string, String(latency.samples.length), fmt(latency.p50, 2), fmt(latency.p99, 2), String(latency.errors)];
+          return [
+            path as string,
+            call as string,
+            String(latency.samples.length),
+            fmt(latency.p50, 2),
+            fmt(latency.p99, 2),
+            String(latency.errors),
+          ];
         }),
       ),
     );
-    console.log(`plugin overhead, pair p50: ${fmt(p.plugin.pair.p50 - p.direct.pair.p50, 2)} ms`);
+    console.log(
+      `plugin overhead, pair p50: ${fmt(p.plugin.pair.p50 - p.direct.pair.p50, 2)} ms`,
+    );
     const calls = Object.entries(p.standInCallsPerPair)
       .map(([method, count]) => `${fmt(count, 2)} ${method}`)
       .join(', ');
@@ -910,8 +1271,12 @@ function printRun(r: RunResult) {
     );
   }
   const mem = (m?: { peakMb?: number; rssMb?: number; source: string }) =>
-    m?.peakMb !== undefined ? `peak ${fmt(m.peakMb, 0)} MiB, now ${fmt(m.rssMb, 0)} MiB (${m.source})` : 'not measured';
-  console.log(`backend process RSS: ${mem(r.memory)}; ${fmt(r.startupRssMb, 0)} MiB right after startup`);
+    m?.peakMb !== undefined
+      ? `peak ${fmt(m.peakMb, 0)} MiB, now ${fmt(m.rssMb, 0)} MiB (${m.source})`
+      : 'not measured';
+  console.log(
+    `backend process RSS: ${mem(r.memory)}; ${fmt(r.startupRssMb, 0)} MiB right after startup`,
+  );
   if (r.baselineMemory) {
     console.log(`baseline process RSS: ${mem(r.baselineMemory)}`);
   }
@@ -931,9 +1296,12 @@ function printTargets(results: RunResult[]) {
   const lines: string[] = [];
   for (const r of results) {
     const label = `${r.db}/${r.policy}`.padEnd(16);
-    const list = (n: number) => r.list.find(row => row.n === n && row.what === LIST);
+    const list = (n: number) =>
+      r.list.find(row => row.n === n && row.what === LIST);
     const l1000 = list(1000)?.latency?.p50;
-    lines.push(`${verdict(l1000 === undefined ? undefined : l1000 < TARGETS.list1000P50Ms)}  ${label} list of 1,000 p50 < ${TARGETS.list1000P50Ms} ms: ${fmt(l1000, 2)} ms`);
+    lines.push(
+      `${verdict(l1000 === undefined ? undefined : l1000 < TARGETS.list1000P50Ms)}  ${label} list of 1,000 p50 < ${TARGETS.list1000P50Ms} ms: ${fmt(l1000, 2)} ms`,
+    );
     const l10000 = list(10000)?.latency?.p50;
     lines.push(
       `${verdict(l10000 === undefined ? undefined : l10000 < TARGETS.list10000P50Ms)}  ${label} list of 10,000 without limit p50 < ${TARGETS.list10000P50Ms} ms: ${fmt(l10000, 2)} ms`,
@@ -942,7 +1310,9 @@ function printTargets(results: RunResult[]) {
     const pageP50 = page?.latency?.p50;
     lines.push(
       `${verdict(pageP50 === undefined ? undefined : pageP50 < TARGETS.pageP50Ms)}  ${label} page of 100 out of 10,000 p50 < ${TARGETS.pageP50Ms} ms: ${
-        pageP50 === undefined ? `not available${page?.note ? ` (${page.note})` : ''}` : `${fmt(pageP50, 2)} ms`
+        pageP50 === undefined
+          ? `not available${page?.note ? ` (${page.note})` : ''}`
+          : `${fmt(pageP50, 2)} ms`
       }`,
     );
     if (r.pairs) {
@@ -966,14 +1336,17 @@ function printTargets(results: RunResult[]) {
 async function main() {
   const began = Date.now();
   const watchdog = setTimeout(() => {
-    console.error(`\nbench: still running after ${LOAD.watchdogMs / 1000} s; killing everything`);
+    console.error(
+      `\nbench: still running after ${LOAD.watchdogMs / 1000} s; killing everything`,
+    );
     cleanupAll().finally(() => process.exit(2));
   }, LOAD.watchdogMs);
   watchdog.unref();
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a
-    // second signal must not end the process before the databases are dropped.
+    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal
+    // and relayed by tsx), and a second signal must not end the process before
+    // the databases are dropped.
     process.on(signal, () => {
       if (stopping) {
         return;
@@ -1015,17 +1388,25 @@ async function main() {
     ].join('\n'),
   );
 
-  const wanted = (process.env.BENCH_DATABASES ?? 'sqlite,postgres').split(',').map(s => s.trim());
+  const wanted = (process.env.BENCH_DATABASES ?? 'sqlite,postgres')
+    .split(',')
+    .map(s => s.trim());
   const databases: DbKind[] = wanted.includes('sqlite') ? ['sqlite'] : [];
   if (!wanted.includes('postgres')) {
-    console.log(`PostgreSQL: skipped (BENCH_DATABASES=${process.env.BENCH_DATABASES})`);
+    console.log(
+      `PostgreSQL: skipped (BENCH_DATABASES=${process.env.BENCH_DATABASES})`,
+    );
   } else {
     const problem = await postgresReachable();
     if (problem) {
-      console.log(`PostgreSQL: NOT MEASURED, not reachable at ${new URL(PG_URL).host} (${problem})`);
+      console.log(
+        `PostgreSQL: NOT MEASURED, not reachable at ${new URL(PG_URL).host} (${problem})`,
+      );
     } else {
       databases.push('postgres');
-      console.log(`PostgreSQL: ${new URL(PG_URL).host}, databases prefixed lsmcp_bench_<run>_, dropped at the end`);
+      console.log(
+        `PostgreSQL: ${new URL(PG_URL).host}, databases prefixed lsmcp_bench_<run>_, dropped at the end`,
+      );
     }
   }
 
@@ -1037,7 +1418,9 @@ async function main() {
         const runStarted = Date.now();
         process.stderr.write(`bench: ${db} / ${policy} ...`);
         const result = await run(db, policy, runId);
-        process.stderr.write(` ${((Date.now() - runStarted) / 1000).toFixed(0)} s${result.error ? ' (failed)' : ''}\n`);
+        process.stderr.write(
+          ` ${((Date.now() - runStarted) / 1000).toFixed(0)} s${result.error ? ' (failed)' : ''}\n`,
+        );
         results.push(result);
         printRun(result);
       }

@@ -3,20 +3,25 @@
  *
  *   BENCH_POLICY=allow|owner node --import tsx scripts/benchBackend.ts --config <file.json>
  *
- * Like src/testing/backendProcess.ts (the permission backend and this plugin), plus the auth backend with
- * the guest provider, so that the bench can also call with a USER token, and a permission policy chosen by
- * BENCH_POLICY:
+ * Like src/testing/backendProcess.ts (the permission backend and this plugin),
+ * plus the auth backend with the guest provider, so that the bench can also
+ * call with a USER token, and a permission policy chosen by BENCH_POLICY:
  *
  * - `allow`: the allow-all policy module;
- * - `owner`: register and delete are allowed; list is the conditional decision IS_OWNER of
+ * - `owner`: register and delete are allowed; list is the conditional decision
+ *   IS_OWNER of
  *   `user:default/owner-1`, so the list becomes a filtered database query.
  *
- * The config file names the database, Llama Stack and a static access token (a service principal).
- * Note: Backstage's permissions service allows every request of a SERVICE principal without asking the
- * policy, so only a user token exercises the `owner` policy.
+ * The config file names the database, Llama Stack and a static access token (a
+ * service principal). Note: Backstage's permissions service allows every
+ * request of a SERVICE principal without asking the policy, so only a user
+ * token exercises the `owner` policy.
  */
 import { createBackend } from '@backstage/backend-defaults';
-import { AuthorizeResult, isPermission } from '@backstage/plugin-permission-common';
+import {
+  AuthorizeResult,
+  isPermission,
+} from '@backstage/plugin-permission-common';
 import {
   createMcpServerConditionalDecision,
   mcpServerConditions,
@@ -56,7 +61,9 @@ async function main() {
   backend.add(import('@backstage/plugin-auth-backend-module-guest-provider'));
   backend.add(import('@backstage/plugin-permission-backend'));
   if (policy === 'allow') {
-    backend.add(import('@backstage/plugin-permission-backend-module-allow-all-policy'));
+    backend.add(
+      import('@backstage/plugin-permission-backend-module-allow-all-policy'),
+    );
   } else {
     backend.add(ownerPolicyModule);
   }

@@ -8,5 +8,16 @@ export {
   mcpServerResourceRef,
   mcpServerUpdatePermission,
 } from './permissions/permissions';
-export { createMcpServerConditionalDecision, mcpServerConditions, mcpServerRules } from './permissions/rules';
-export type { CheckResult, CheckStatus, LastCheck, McpServer, McpServerSource, McpTool } from './mcpServers/types';
+export {
+  createMcpServerConditionalDecision,
+  mcpServerConditions,
+  mcpServerRules,
+} from './permissions/rules';
+export type {
+  CheckResult,
+  CheckStatus,
+  LastCheck,
+  McpServer,
+  McpServerSource,
+  McpTool,
+} from './mcpServers/types';

@@ -1,11 +1,17 @@
-import { coreServices, createBackendPlugin } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendPlugin,
+} from '@backstage/backend-plugin-api';
 import { readPluginConfig } from './config/readPluginConfig';
 import { AuthorizedMcpServerService } from './authorized/AuthorizedMcpServerService';
 import { DatabaseMcpServerStore } from './database/DatabaseMcpServerStore';
 import { LlamaStackClient } from './upstream/llamaStack/LlamaStackClient';
 import { McpServerChecker } from './mcpClient/McpServerChecker';
 import { ToolgroupSync } from './upstream/llamaStack/ToolgroupSync';
-import { mcpServerPermissions, mcpServerResourceRef } from './permissions/permissions';
+import {
+  mcpServerPermissions,
+  mcpServerResourceRef,
+} from './permissions/permissions';
 import { createRouter } from './service/router';
 import { createServerConditions } from './permissions/conditions';
 import { mcpServerRules } from './permissions/rules';
@@ -14,7 +20,10 @@ import { Reconciler } from './mcpServers/Reconciler';
 
 export const RECONCILE_TASK_ID = 'lightspeed-mcp-reconcile';
 
-/** Lets Developer Lightspeed users register, list, check, change and delete MCP servers at runtime. */
+/**
+ * Lets Developer Lightspeed users register, list, check, change and delete MCP
+ * servers at runtime.
+ */
 export const lightspeedMcpPlugin = createBackendPlugin({
   pluginId: 'lightspeed-mcp',
   register(env) {
@@ -31,13 +40,26 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         auditor: coreServices.auditor,
       },
       async init(deps) {
-        const { config, logger, database, httpRouter, httpAuth, permissions, permissionsRegistry, scheduler, auditor } =
-          deps;
+        const {
+          config,
+          logger,
+          database,
+          httpRouter,
+          httpAuth,
+          permissions,
+          permissionsRegistry,
+          scheduler,
+          auditor,
+        } = deps;
         const pluginConfig = readPluginConfig(config);
 
         const store = await DatabaseMcpServerStore.create({ database });
         const llamaStack = new LlamaStackClient(pluginConfig.llamaStack);
-        const sync = new ToolgroupSync(pluginConfig.llamaStack.toolgroups, llamaStack, logger);
+        const sync = new ToolgroupSync(
+          pluginConfig.llamaStack.toolgroups,
+          llamaStack,
+          logger,
+        );
         const service = new McpServerService({
           store,
           llamaStack,
@@ -45,24 +67,36 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           staticServers: pluginConfig.staticServers,
           logger,
           urlPolicy: pluginConfig.urlPolicy,
-          checker: new McpServerChecker({ urlPolicy: pluginConfig.urlPolicy, timeoutMs: pluginConfig.checkTimeoutMs, logger }),
+          checker: new McpServerChecker({
+            urlPolicy: pluginConfig.urlPolicy,
+            timeoutMs: pluginConfig.checkTimeoutMs,
+            logger,
+          }),
         });
         permissionsRegistry.addPermissions(mcpServerPermissions);
         permissionsRegistry.addResourceType({
           resourceRef: mcpServerResourceRef,
-          permissions: mcpServerPermissions.filter(permission => permission.type === 'resource'),
+          permissions: mcpServerPermissions.filter(
+            permission => permission.type === 'resource',
+          ),
           rules: Object.values(mcpServerRules),
           // Resource refs are server names.
-          getResources: names => Promise.all(names.map(name => service.find(name))),
+          getResources: names =>
+            Promise.all(names.map(name => service.find(name))),
         });
-        httpRouter.addAuthPolicy({ path: '/openapi.json', allow: 'unauthenticated' });
+        httpRouter.addAuthPolicy({
+          path: '/openapi.json',
+          allow: 'unauthenticated',
+        });
         httpRouter.use(
           createRouter({
             mcpServers: new AuthorizedMcpServerService({
               service,
               permissions,
               auditor,
-              toCondition: createServerConditions(permissionsRegistry.getPermissionRuleset(mcpServerResourceRef)),
+              toCondition: createServerConditions(
+                permissionsRegistry.getPermissionRuleset(mcpServerResourceRef),
+              ),
               defaultProviderId: pluginConfig.defaultProviderId,
             }),
             httpAuth,
@@ -75,11 +109,13 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           sync,
           staticServers: pluginConfig.staticServers,
           logger,
-          // A register or delete makes at most two Llama Stack calls, each bounded by the timeout.
+          // A register or delete makes at most two Llama Stack calls, each
+          // bounded by the timeout.
           staleAfterMs: 2 * pluginConfig.llamaStack.timeoutMs + 1000,
           parallelism: 4,
         });
-        // Runs at startup, then at the configured frequency, on one replica at a time.
+        // Runs at startup, then at the configured frequency, on one replica at
+        // a time.
         await scheduler.scheduleTask({
           id: RECONCILE_TASK_ID,
           frequency: pluginConfig.reconcileFrequency,

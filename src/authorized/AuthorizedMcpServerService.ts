@@ -28,8 +28,9 @@ import {
 import { ServerCondition } from '../permissions/conditions';
 
 /**
- * Who calls, per call. `request`, when the call came over HTTP, lets audit events record the
- * caller's address too; without one (an action), the event names the caller in its `meta`.
+ * Who calls, per call. `request`, when the call came over HTTP, lets audit
+ * events record the caller's address too; without one (an action), the event
+ * names the caller in its `meta`.
  */
 export interface CallOptions {
   credentials: BackstageCredentials;
@@ -40,17 +41,20 @@ export interface AuthorizedMcpServerServiceOptions {
   service: McpServerService;
   permissions: PermissionsService;
   auditor: AuditorService;
-  /** Turns a conditional decision into a database filter and an in-memory test. */
+  /**
+   * Turns a conditional decision into a database filter and an in-memory test.
+   */
   toCondition(decision: ConditionalPolicyDecision): ServerCondition;
   defaultProviderId: string;
 }
 
 /**
- * The use cases as a caller may run them: each call validates its input, asks the permission
- * framework (basic or conditional decisions) and records an audit event for every operation that
- * changes something or connects out. HTTP routes and actions both go through here, so they share
- * one set of rules and messages. Input is validated before authorization, as Backstage's own
- * routes do, so a malformed request answers 400 whoever sends it.
+ * The use cases as a caller may run them: each call validates its input, asks
+ * the permission framework (basic or conditional decisions) and records an
+ * audit event for every operation that changes something or connects out. HTTP
+ * routes and actions both go through here, so they share one set of rules and
+ * messages. Input is validated before authorization, as Backstage's own routes
+ * do, so a malformed request answers 400 whoever sends it.
  */
 export class AuthorizedMcpServerService {
   private readonly service: McpServerService;
@@ -82,7 +86,9 @@ export class AuthorizedMcpServerService {
     });
   }
 
-  /** Config servers first, then stored ones; narrowed by a conditional decision. */
+  /**
+   * Config servers first, then stored ones; narrowed by a conditional decision.
+   */
   async list(options: CallOptions): Promise<McpServer[]> {
     return this.service.list(await this.listCondition(options));
   }
@@ -95,13 +101,18 @@ export class AuthorizedMcpServerService {
     return this.service.listPage(condition, page.limit, page.cursor);
   }
 
-  /** The servers a chat may use now: a register still under way is not offered yet. */
+  /**
+   * The servers a chat may use now: a register still under way is not offered
+   * yet.
+   */
   async listForChat(options: CallOptions): Promise<McpServer[]> {
     const servers = await this.list(options);
     return servers.filter(server => server.status !== 'pending');
   }
 
-  /** One server the caller may list; a hidden one answers 404, as a missing one. */
+  /**
+   * One server the caller may list; a hidden one answers 404, as a missing one.
+   */
   async get(rawName: string, options: CallOptions): Promise<McpServer> {
     const name = parseName(rawName);
     return this.service.visible(name, await this.listCondition(options));
@@ -112,7 +123,10 @@ export class AuthorizedMcpServerService {
     return this.service.tools(name, await this.listCondition(options));
   }
 
-  /** Audited: the plugin connects out on the caller's behalf, and keeps the result. */
+  /**
+   * Audited: the plugin connects out on the caller's behalf, and keeps the
+   * result.
+   */
   check(rawName: string, options: CallOptions): Promise<CheckResult> {
     return this.audited('mcp-server-check', options, async meta => {
       const name = parseName(rawName);
@@ -124,7 +138,10 @@ export class AuthorizedMcpServerService {
     });
   }
 
-  /** `body`: the change as sent; audited with the names of the changed fields, never values. */
+  /**
+   * `body`: the change as sent; audited with the names of the changed fields,
+   * never values.
+   */
   update(
     rawName: string,
     body: unknown,
@@ -180,8 +197,8 @@ export class AuthorizedMcpServerService {
   }
 
   /**
-   * Throws 403 when denied; resolves the condition to apply, or undefined when everything is
-   * allowed.
+   * Throws 403 when denied; resolves the condition to apply, or undefined when
+   * everything is allowed.
    */
   private async authorizeConditional(
     credentials: BackstageCredentials,
@@ -202,10 +219,12 @@ export class AuthorizedMcpServerService {
   }
 
   /**
-   * Records the operation with the auditor, allowed or denied, succeeded or failed. `meta` gets
-   * the server name once it is known, and a failure its reason: the plugin's own fixed message, or
-   * a generic one for anything unexpected, whose text (a driver's SQL, another service's answer)
-   * may carry what an audit trail must not. The error middleware still logs those in full.
+   * Records the operation with the auditor, allowed or denied, succeeded or
+   * failed. `meta` gets the server name once it is known, and a failure its
+   * reason: the plugin's own fixed message, or a generic one for anything
+   * unexpected, whose text (a driver's SQL, another service's answer) may carry
+   * what an audit trail must not. The error middleware still logs those in
+   * full.
    */
   private async audited<T>(
     eventId: string,
@@ -238,7 +257,10 @@ export class AuthorizedMcpServerService {
   }
 }
 
-/** The errors whose messages are fixed texts of the plugin (or of Backstage's request handling). */
+/**
+ * The errors whose messages are fixed texts of the plugin (or of Backstage's
+ * request handling).
+ */
 const PLUGIN_ERROR_NAMES = new Set([
   'InputError',
   'AuthenticationError',

@@ -5,10 +5,18 @@ import { UrlPolicy } from '../mcpClient/urlPolicy';
 
 const BASE_URL = 'http://llama-stack.example.com:8321';
 
-/** Reads `lightspeedMcp` with the given keys over a minimal valid llamaStack block. */
+/**
+ * Reads `lightspeedMcp` with the given keys over a minimal valid llamaStack
+ * block.
+ */
 function read(lightspeedMcp: JsonObject, llamaStack: JsonObject = {}) {
   return readPluginConfig(
-    new ConfigReader({ lightspeedMcp: { ...lightspeedMcp, llamaStack: { baseUrl: BASE_URL, ...llamaStack } } }),
+    new ConfigReader({
+      lightspeedMcp: {
+        ...lightspeedMcp,
+        llamaStack: { baseUrl: BASE_URL, ...llamaStack },
+      },
+    }),
   );
 }
 
@@ -17,7 +25,12 @@ const VALID_SERVER = { name: 'docs', url: 'https://docs.example.com/mcp' };
 describe('readPluginConfig', () => {
   it('applies the defaults to a minimal config', () => {
     expect(read({})).toEqual({
-      llamaStack: { baseUrl: BASE_URL, timeoutMs: 10_000, token: undefined, toolgroups: 'auto' },
+      llamaStack: {
+        baseUrl: BASE_URL,
+        timeoutMs: 10_000,
+        token: undefined,
+        toolgroups: 'auto',
+      },
       defaultProviderId: 'model-context-protocol',
       staticServers: [],
       reconcileFrequency: { minutes: 1 },
@@ -28,14 +41,18 @@ describe('readPluginConfig', () => {
   });
 
   it('reads the check timeout, and refuses a URL policy entry that is not a host, address or CIDR', () => {
-    expect(read({ check: { timeout: { seconds: 3 } } }).checkTimeoutMs).toBe(3000);
-    expect(() => read({ urlPolicy: { deny: ['10.0.0.0/8', 'http://x'] } })).toThrow(
-      /Invalid lightspeedMcp\.urlPolicy\.deny\[1\] 'http:\/\/x'/,
+    expect(read({ check: { timeout: { seconds: 3 } } }).checkTimeoutMs).toBe(
+      3000,
     );
+    expect(() =>
+      read({ urlPolicy: { deny: ['10.0.0.0/8', 'http://x'] } }),
+    ).toThrow(/Invalid lightspeedMcp\.urlPolicy\.deny\[1\] 'http:\/\/x'/);
   });
 
   it('reads the reconcile frequency and timeout', () => {
-    const config = read({ reconcile: { frequency: { seconds: 30 }, timeout: { seconds: 20 } } });
+    const config = read({
+      reconcile: { frequency: { seconds: 30 }, timeout: { seconds: 20 } },
+    });
     expect(config.reconcileFrequency).toEqual({ seconds: 30 });
     expect(config.reconcileTimeout).toEqual({ seconds: 20 });
   });
@@ -49,8 +66,13 @@ describe('readPluginConfig', () => {
   });
 
   it('reads the timeout as a duration', () => {
-    expect(read({}, { timeout: { seconds: 3 } }).llamaStack.timeoutMs).toBe(3000);
-    expect(read({}, { timeout: { minutes: 1, milliseconds: 500 } }).llamaStack.timeoutMs).toBe(60_500);
+    expect(read({}, { timeout: { seconds: 3 } }).llamaStack.timeoutMs).toBe(
+      3000,
+    );
+    expect(
+      read({}, { timeout: { minutes: 1, milliseconds: 500 } }).llamaStack
+        .timeoutMs,
+    ).toBe(60_500);
   });
 
   it('reads the token', () => {
@@ -58,7 +80,11 @@ describe('readPluginConfig', () => {
   });
 
   it.each<[string, JsonObject, RegExp]>([
-    ['a missing baseUrl', { baseUrl: undefined as unknown as string }, /baseUrl/],
+    [
+      'a missing baseUrl',
+      { baseUrl: undefined as unknown as string },
+      /baseUrl/,
+    ],
     ['an ftp: baseUrl', { baseUrl: 'ftp://x' }, /baseUrl/],
     ['a relative baseUrl', { baseUrl: 'llama-stack:8321' }, /baseUrl/],
     ['a zero timeout', { timeout: { seconds: 0 } }, /timeout/],
@@ -67,7 +93,9 @@ describe('readPluginConfig', () => {
   });
 
   it('throws when the lightspeedMcp block is missing', () => {
-    expect(() => readPluginConfig(new ConfigReader({}))).toThrow(/lightspeedMcp/);
+    expect(() => readPluginConfig(new ConfigReader({}))).toThrow(
+      /lightspeedMcp/,
+    );
   });
 
   describe('static servers', () => {
@@ -76,37 +104,83 @@ describe('readPluginConfig', () => {
         name: 'jira',
         url: 'https://jira.example.com/mcp',
         providerId: 'my-provider',
-        authorizationHeaders: { Authorization: 'client', 'X-Kube': 'kubernetes' },
+        authorizationHeaders: {
+          Authorization: 'client',
+          'X-Kube': 'kubernetes',
+        },
         headers: ['x-request-id'],
         timeout: 30,
       };
       const { staticServers } = read({ mcpServers: [VALID_SERVER, jira] });
-      expect(staticServers).toEqual([{ ...VALID_SERVER, providerId: 'model-context-protocol' }, jira]);
+      expect(staticServers).toEqual([
+        { ...VALID_SERVER, providerId: 'model-context-protocol' },
+        jira,
+      ]);
     });
 
     it('applies a custom defaultProviderId', () => {
-      const config = read({ defaultProviderId: 'custom-mcp', mcpServers: [VALID_SERVER] });
+      const config = read({
+        defaultProviderId: 'custom-mcp',
+        mcpServers: [VALID_SERVER],
+      });
       expect(config.defaultProviderId).toBe('custom-mcp');
-      expect(config.staticServers).toEqual([{ ...VALID_SERVER, providerId: 'custom-mcp' }]);
+      expect(config.staticServers).toEqual([
+        { ...VALID_SERVER, providerId: 'custom-mcp' },
+      ]);
     });
 
     it.each<[string, JsonObject, RegExp]>([
-      ['a bad url', { ...VALID_SERVER, name: 'jira', url: 'ftp://jira.example.com' }, /\burl\b/],
-      ['a snake_case key', { ...VALID_SERVER, name: 'jira', provider_id: 'model-context-protocol' }, /unknown field.*provider_id/],
+      [
+        'a bad url',
+        { ...VALID_SERVER, name: 'jira', url: 'ftp://jira.example.com' },
+        /\burl\b/,
+      ],
+      [
+        'a snake_case key',
+        {
+          ...VALID_SERVER,
+          name: 'jira',
+          provider_id: 'model-context-protocol',
+        },
+        /unknown field.*provider_id/,
+      ],
       ['a bad name', { ...VALID_SERVER, name: '.jira' }, /\bname\b/],
-      ['a bad timeout', { ...VALID_SERVER, name: 'jira', timeout: 0 }, /\btimeout\b/],
-      ['a bad authorization kind', { ...VALID_SERVER, name: 'jira', authorizationHeaders: { Authorization: 'bearer' } }, /authorizationHeaders/],
+      [
+        'a bad timeout',
+        { ...VALID_SERVER, name: 'jira', timeout: 0 },
+        /\btimeout\b/,
+      ],
+      [
+        'a bad authorization kind',
+        {
+          ...VALID_SERVER,
+          name: 'jira',
+          authorizationHeaders: { Authorization: 'bearer' },
+        },
+        /authorizationHeaders/,
+      ],
       ['a missing url', { name: 'jira' }, /\burl\b/],
-    ])('rejects an entry with %s, naming the entry and the field', (_case, entry, field) => {
-      const call = () => read({ mcpServers: [VALID_SERVER, entry] });
-      expect(call).toThrow('lightspeedMcp.mcpServers[1]');
-      expect(call).toThrow(field);
-    });
+    ])(
+      'rejects an entry with %s, naming the entry and the field',
+      (_case, entry, field) => {
+        const call = () => read({ mcpServers: [VALID_SERVER, entry] });
+        expect(call).toThrow('lightspeedMcp.mcpServers[1]');
+        expect(call).toThrow(field);
+      },
+    );
 
     it('rejects a duplicate name, naming both entries', () => {
       const call = () =>
-        read({ mcpServers: [VALID_SERVER, { ...VALID_SERVER, name: 'jira' }, { ...VALID_SERVER, url: 'https://other.example.com' }] });
-      expect(call).toThrow(/lightspeedMcp\.mcpServers\[2\].*docs.*lightspeedMcp\.mcpServers\[0\]/);
+        read({
+          mcpServers: [
+            VALID_SERVER,
+            { ...VALID_SERVER, name: 'jira' },
+            { ...VALID_SERVER, url: 'https://other.example.com' },
+          ],
+        });
+      expect(call).toThrow(
+        /lightspeedMcp\.mcpServers\[2\].*docs.*lightspeedMcp\.mcpServers\[0\]/,
+      );
     });
   });
 });

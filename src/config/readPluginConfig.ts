@@ -2,7 +2,10 @@ import { Config, readDurationFromConfig } from '@backstage/config';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { McpServerSpec } from '../mcpServers/types';
 import { LlamaStackClientOptions } from '../upstream/llamaStack/LlamaStackClient';
-import { TOOLGROUPS_MODES, ToolgroupsMode } from '../upstream/llamaStack/ToolgroupSync';
+import {
+  TOOLGROUPS_MODES,
+  ToolgroupsMode,
+} from '../upstream/llamaStack/ToolgroupSync';
 import { UrlPolicy } from '../mcpClient/urlPolicy';
 import { parseStaticServer } from '../mcpServers/validation';
 
@@ -18,36 +21,59 @@ export interface PluginConfig {
   llamaStack: LlamaStackConfig;
   defaultProviderId: string;
   staticServers: McpServerSpec[];
-  /** How often the reconciler brings Llama Stack in line with the database and the config. */
+  /**
+   * How often the reconciler brings Llama Stack in line with the database and
+   * the config.
+   */
   reconcileFrequency: HumanDuration;
-  /** How long one reconcile run may take; also how long a replica that died mid-run blocks the next. */
+  /**
+   * How long one reconcile run may take; also how long a replica that died
+   * mid-run blocks the next.
+   */
   reconcileTimeout: HumanDuration;
-  /** Which MCP server addresses the plugin connects to, and accepts at registration. */
+  /**
+   * Which MCP server addresses the plugin connects to, and accepts at
+   * registration.
+   */
   urlPolicy: UrlPolicy;
   /** Time limit of one connection check of an MCP server. */
   checkTimeoutMs: number;
 }
 
-/** Reads and validates `lightspeedMcp`; throws a message naming the bad key, which stops the plugin. */
+/**
+ * Reads and validates `lightspeedMcp`; throws a message naming the bad key,
+ * which stops the plugin.
+ */
 export function readPluginConfig(rootConfig: Config): PluginConfig {
   const config = rootConfig.getConfig('lightspeedMcp');
-  const defaultProviderId = config.getOptionalString('defaultProviderId') ?? DEFAULT_PROVIDER_ID;
+  const defaultProviderId =
+    config.getOptionalString('defaultProviderId') ?? DEFAULT_PROVIDER_ID;
   return {
     llamaStack: readLlamaStackConfig(config.getConfig('llamaStack')),
     defaultProviderId,
     staticServers: readStaticServers(config, defaultProviderId),
-    reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? { minutes: 1 },
-    reconcileTimeout: readOptionalDuration(config, 'reconcile.timeout') ?? { minutes: 5 },
+    reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? {
+      minutes: 1,
+    },
+    reconcileTimeout: readOptionalDuration(config, 'reconcile.timeout') ?? {
+      minutes: 5,
+    },
     urlPolicy: new UrlPolicy({
       allow: config.getOptionalStringArray('urlPolicy.allow'),
       deny: config.getOptionalStringArray('urlPolicy.deny'),
     }),
-    checkTimeoutMs: readPositiveMilliseconds(config, 'check.timeout') ?? DEFAULT_CHECK_TIMEOUT_MS,
+    checkTimeoutMs:
+      readPositiveMilliseconds(config, 'check.timeout') ??
+      DEFAULT_CHECK_TIMEOUT_MS,
   };
 }
 
 /** `path`: where `config` sits, for the error message. */
-function readPositiveMilliseconds(config: Config, key: string, path = 'lightspeedMcp'): number | undefined {
+function readPositiveMilliseconds(
+  config: Config,
+  key: string,
+  path = 'lightspeedMcp',
+): number | undefined {
   const duration = readOptionalDuration(config, key);
   if (!duration) {
     return undefined;
@@ -59,7 +85,10 @@ function readPositiveMilliseconds(config: Config, key: string, path = 'lightspee
   return milliseconds;
 }
 
-function readOptionalDuration(config: Config, key: string): HumanDuration | undefined {
+function readOptionalDuration(
+  config: Config,
+  key: string,
+): HumanDuration | undefined {
   return config.has(key) ? readDurationFromConfig(config, { key }) : undefined;
 }
 
@@ -71,13 +100,22 @@ function readLlamaStackConfig(config: Config): LlamaStackConfig {
   } catch {
     parsed = undefined;
   }
-  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-    throw new Error('lightspeedMcp.llamaStack.baseUrl must be an absolute http:// or https:// URL');
+  if (
+    !parsed ||
+    (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+  ) {
+    throw new Error(
+      'lightspeedMcp.llamaStack.baseUrl must be an absolute http:// or https:// URL',
+    );
   }
-  const timeoutMs = readPositiveMilliseconds(config, 'timeout', 'lightspeedMcp.llamaStack') ?? DEFAULT_LLAMA_STACK_TIMEOUT_MS;
+  const timeoutMs =
+    readPositiveMilliseconds(config, 'timeout', 'lightspeedMcp.llamaStack') ??
+    DEFAULT_LLAMA_STACK_TIMEOUT_MS;
   const toolgroups = config.getOptionalString('toolgroups') ?? 'auto';
   if (!(TOOLGROUPS_MODES as readonly string[]).includes(toolgroups)) {
-    throw new Error(`lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`);
+    throw new Error(
+      `lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`,
+    );
   }
   return {
     baseUrl: baseUrl.replace(/\/+$/, ''),
@@ -87,7 +125,10 @@ function readLlamaStackConfig(config: Config): LlamaStackConfig {
   };
 }
 
-function readStaticServers(config: Config, defaultProviderId: string): McpServerSpec[] {
+function readStaticServers(
+  config: Config,
+  defaultProviderId: string,
+): McpServerSpec[] {
   const entries = config.getOptionalConfigArray('mcpServers') ?? [];
   const servers: McpServerSpec[] = [];
   const seen = new Map<string, number>();

@@ -1,8 +1,16 @@
-import { DatabaseService, resolvePackagePath } from '@backstage/backend-plugin-api';
+import {
+  DatabaseService,
+  resolvePackagePath,
+} from '@backstage/backend-plugin-api';
 import { ServiceUnavailableError } from '@backstage/errors';
 import { Knex } from 'knex';
 import { pathToFileURL } from 'node:url';
-import { CheckStatus, McpServerFields, McpServerFilter, McpServerSpec } from '../mcpServers/types';
+import {
+  CheckStatus,
+  McpServerFields,
+  McpServerFilter,
+  McpServerSpec,
+} from '../mcpServers/types';
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
 import {
   ListOptions,
@@ -47,8 +55,9 @@ interface CheckRow {
 }
 
 /**
- * The package's own migrations/ folder, wherever the package sits: from source, built, or exported
- * and bundled as a dynamic plugin (a path relative to this file would break in a bundle).
+ * The package's own migrations/ folder, wherever the package sits: from source,
+ * built, or exported and bundled as a dynamic plugin (a path relative to this
+ * file would break in a bundle).
  */
 export const migrationsConfig: Knex.MigratorConfig = {
   directory: resolvePackagePath(pathToFileURL(__filename).href, 'migrations'),
@@ -56,8 +65,13 @@ export const migrationsConfig: Knex.MigratorConfig = {
 };
 
 export class DatabaseMcpServerStore implements McpServerStore {
-  /** Runs the migrations unless the deployment manages them (`backend.database.skipMigrations`). */
-  static async create(options: { database: DatabaseService }): Promise<DatabaseMcpServerStore> {
+  /**
+   * Runs the migrations unless the deployment manages them
+   * (`backend.database.skipMigrations`).
+   */
+  static async create(options: {
+    database: DatabaseService;
+  }): Promise<DatabaseMcpServerStore> {
     const knex = await options.database.getClient();
     if (!options.database.migrations?.skip) {
       await knex.migrate.latest(migrationsConfig);
@@ -68,20 +82,25 @@ export class DatabaseMcpServerStore implements McpServerStore {
   private constructor(private readonly knex: Knex) {}
 
   /**
-   * Runs queries; a database the plugin cannot reach answers 503 with a message of the plugin, not
-   * 500 with the driver's text.
+   * Runs queries; a database the plugin cannot reach answers 503 with a message
+   * of the plugin, not 500 with the driver's text.
    */
   private async query<T>(work: (db: Knex) => Promise<T>): Promise<T> {
     try {
       return await work(this.knex);
     } catch (error) {
       throw isDatabaseUnavailable(error)
-        ? new ServiceUnavailableError('The plugin database is unavailable; try again later')
+        ? new ServiceUnavailableError(
+            'The plugin database is unavailable; try again later',
+          )
         : error;
     }
   }
 
-  claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined> {
+  claim(
+    server: McpServerSpec,
+    createdBy: string,
+  ): Promise<McpServerRecord | undefined> {
     return this.query(async db => {
       try {
         const [row] = await db<Row>(TABLE)
@@ -104,20 +123,34 @@ export class DatabaseMcpServerStore implements McpServerStore {
     });
   }
 
-  transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
+  transition(
+    id: number,
+    from: McpServerState,
+    to: McpServerState,
+  ): Promise<boolean> {
     return this.query(async db => {
-      const updated = await db<Row>(TABLE).where({ id, state: from }).update({ state: to, state_changed_at: now() });
+      const updated = await db<Row>(TABLE)
+        .where({ id, state: from })
+        .update({ state: to, state_changed_at: now() });
       return updated > 0;
     });
   }
 
-  update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean> {
+  update(
+    id: number,
+    fields: McpServerFields,
+    previous?: McpServerFields,
+  ): Promise<boolean> {
     return this.query(async db => {
       const updated = await db<Row>(TABLE)
         .where({ id, state: 'registered' })
         .update({
           ...toColumns(fields),
-          ...(previous && { state: 'updating', previous: JSON.stringify(previous), state_changed_at: now() }),
+          ...(previous && {
+            state: 'updating',
+            previous: JSON.stringify(previous),
+            state_changed_at: now(),
+          }),
         });
       return updated > 0;
     });
@@ -129,11 +162,20 @@ export class DatabaseMcpServerStore implements McpServerStore {
       if (!row) {
         return false;
       }
-      const restored = outcome === 'revert' && row.previous ? toColumns(JSON.parse(row.previous)) : {};
-      // Conditional on what was read, so that of two settles racing (request and reconciler) one wins.
+      const restored =
+        outcome === 'revert' && row.previous
+          ? toColumns(JSON.parse(row.previous))
+          : {};
+      // Conditional on what was read, so that of two settles racing (request
+      // and reconciler) one wins.
       const updated = await db<Row>(TABLE)
         .where({ id, state: 'updating', previous: row.previous })
-        .update({ ...restored, state: 'registered', previous: null, state_changed_at: now() });
+        .update({
+          ...restored,
+          state: 'registered',
+          previous: null,
+          state_changed_at: now(),
+        });
       return updated > 0;
     });
   }
@@ -156,7 +198,8 @@ export class DatabaseMcpServerStore implements McpServerStore {
 
   listChecks(names: string[]): Promise<Map<string, StoredCheck>> {
     return this.query(async db => {
-      // Only config servers ask, a few names: stored servers read their check in the list query.
+      // Only config servers ask, a few names: stored servers read their check
+      // in the list query.
       const rows = await db<CheckRow>(CHECKS_TABLE).whereIn('name', names);
       return new Map(
         rows.map(row => [
@@ -181,14 +224,21 @@ export class DatabaseMcpServerStore implements McpServerStore {
 
   setStatusMessage(id: number, message: string | undefined): Promise<void> {
     return this.query(async db => {
-      await db<Row>(TABLE).where({ id }).update({ status_message: message ?? null });
+      await db<Row>(TABLE)
+        .where({ id })
+        .update({ status_message: message ?? null });
     });
   }
 
   listConfigStatuses(): Promise<Map<string, string | undefined>> {
     return this.query(async db => {
-      const rows = await db(CONFIG_STATUS_TABLE).select('name', 'status_message');
-      return new Map(rows.map(row => [row.name, row.status_message ?? undefined]));
+      const rows = await db(CONFIG_STATUS_TABLE).select(
+        'name',
+        'status_message',
+      );
+      return new Map(
+        rows.map(row => [row.name, row.status_message ?? undefined]),
+      );
     });
   }
 
@@ -215,9 +265,13 @@ export class DatabaseMcpServerStore implements McpServerStore {
     });
   }
 
-  list(filter?: PermissionCriteria<McpServerFilter>, options: ListOptions = {}): Promise<McpServerRecord[]> {
+  list(
+    filter?: PermissionCriteria<McpServerFilter>,
+    options: ListOptions = {},
+  ): Promise<McpServerRecord[]> {
     return this.query(async db => {
-      // Ordered by the primary key: registration order, and a page is an index range scan.
+      // Ordered by the primary key: registration order, and a page is an index
+      // range scan.
       const query = withLastCheck(db).orderBy(`${TABLE}.id`, 'asc');
       if (filter) {
         query.where(builder => applyFilter(builder, filter));
@@ -236,10 +290,17 @@ export class DatabaseMcpServerStore implements McpServerStore {
   }
 }
 
-/** Records with the last check of their current URL, in the same query: a list makes one round trip. */
+/**
+ * Records with the last check of their current URL, in the same query: a list
+ * makes one round trip.
+ */
 function withLastCheck(db: Knex) {
   return db<Row>(TABLE)
-    .leftJoin(`${CHECKS_TABLE} as c`, join => join.on(`${TABLE}.name`, '=', 'c.name').andOn(`${TABLE}.url`, '=', 'c.url'))
+    .leftJoin(`${CHECKS_TABLE} as c`, join =>
+      join
+        .on(`${TABLE}.name`, '=', 'c.name')
+        .andOn(`${TABLE}.url`, '=', 'c.url'),
+    )
     .select(
       `${TABLE}.*`,
       'c.status as check_status',
@@ -249,35 +310,58 @@ function withLastCheck(db: Knex) {
     );
 }
 
-/** Turns permission criteria into SQL, so that a conditional list never loads rows it may not show. */
-function applyFilter(builder: Knex.QueryBuilder, filter: PermissionCriteria<McpServerFilter>): void {
+/**
+ * Turns permission criteria into SQL, so that a conditional list never loads
+ * rows it may not show.
+ */
+function applyFilter(
+  builder: Knex.QueryBuilder,
+  filter: PermissionCriteria<McpServerFilter>,
+): void {
   if ('allOf' in filter) {
-    filter.allOf.forEach(part => builder.andWhere(inner => applyFilter(inner, part)));
+    filter.allOf.forEach(part =>
+      builder.andWhere(inner => applyFilter(inner, part)),
+    );
   } else if ('anyOf' in filter) {
     if (filter.anyOf.length === 0) {
       builder.whereRaw('1 = 0');
     }
-    filter.anyOf.forEach(part => builder.orWhere(inner => applyFilter(inner, part)));
+    filter.anyOf.forEach(part =>
+      builder.orWhere(inner => applyFilter(inner, part)),
+    );
   } else if ('not' in filter) {
     builder.whereNot(inner => applyFilter(inner, filter.not));
   } else if (filter.property === 'created_by') {
     const refs = filter.values.map(ref => ref.toLocaleLowerCase('en-US'));
     // whereIn with no values is false in knex, as the rule wants.
-    builder.whereIn(builder.client.raw('lower(??)', [`${TABLE}.created_by`]), refs);
+    builder.whereIn(
+      builder.client.raw('lower(??)', [`${TABLE}.created_by`]),
+      refs,
+    );
   } else if (filter.property === 'source') {
     builder.whereRaw(filter.value === 'api' ? '1 = 1' : '1 = 0');
   } else {
-    // substr compares case-sensitively on SQLite and PostgreSQL alike, unlike LIKE, and needs no escaping.
-    builder.whereRaw('substr(??, 1, ?) = ?', [`${TABLE}.name`, filter.value.length, filter.value]);
+    // substr compares case-sensitively on SQLite and PostgreSQL alike, unlike
+    // LIKE, and needs no escaping.
+    builder.whereRaw('substr(??, 1, ?) = ?', [
+      `${TABLE}.name`,
+      filter.value.length,
+      filter.value,
+    ]);
   }
 }
 
-/** The columns of what can change about a server; optional fields left out are cleared. */
+/**
+ * The columns of what can change about a server; optional fields left out are
+ * cleared.
+ */
 function toColumns(fields: McpServerFields) {
   return {
     url: fields.url,
     provider_id: fields.providerId,
-    authorization_headers: fields.authorizationHeaders ? JSON.stringify(fields.authorizationHeaders) : null,
+    authorization_headers: fields.authorizationHeaders
+      ? JSON.stringify(fields.authorizationHeaders)
+      : null,
     headers: fields.headers ? JSON.stringify(fields.headers) : null,
     timeout: fields.timeout ?? null,
   };
@@ -289,7 +373,9 @@ function toRecord(row: Row): McpServerRecord {
     name: row.name,
     url: row.url,
     providerId: row.provider_id,
-    authorizationHeaders: row.authorization_headers ? JSON.parse(row.authorization_headers) : undefined,
+    authorizationHeaders: row.authorization_headers
+      ? JSON.parse(row.authorization_headers)
+      : undefined,
     headers: row.headers ? JSON.parse(row.headers) : undefined,
     timeout: row.timeout ?? undefined,
     state: row.state,
@@ -329,7 +415,11 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 
 function isDatabaseUnavailable(error: unknown): boolean {
-  const { code, name, message } = (error ?? {}) as { code?: string; name?: string; message?: string };
+  const { code, name, message } = (error ?? {}) as {
+    code?: string;
+    name?: string;
+    message?: string;
+  };
   return (
     (code !== undefined && CONNECTION_ERROR_CODES.has(code)) ||
     name === 'KnexTimeoutError' ||
@@ -337,8 +427,15 @@ function isDatabaseUnavailable(error: unknown): boolean {
   );
 }
 
-/** PostgreSQL reports 23505, SQLite SQLITE_CONSTRAINT_UNIQUE, MySQL ER_DUP_ENTRY. */
+/**
+ * PostgreSQL reports 23505, SQLite SQLITE_CONSTRAINT_UNIQUE, MySQL
+ * ER_DUP_ENTRY.
+ */
 function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'ER_DUP_ENTRY';
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'ER_DUP_ENTRY'
+  );
 }

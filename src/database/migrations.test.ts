@@ -8,9 +8,16 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
     const knex = await databases.init(databaseId);
 
     await knex.migrate.latest(migrationsConfig);
-    const row = { name: 'x', url: 'http://x/mcp', provider_id: 'p', state: 'registered', created_by: 'user:default/a' };
+    const row = {
+      name: 'x',
+      url: 'http://x/mcp',
+      provider_id: 'p',
+      state: 'registered',
+      created_by: 'user:default/a',
+    };
     await knex('mcp_servers').insert(row);
-    // The unique name is what makes concurrent registers on several replicas safe.
+    // The unique name is what makes concurrent registers on several replicas
+    // safe.
     const duplicate = await knex('mcp_servers')
       .insert({ ...row, url: 'http://y/mcp' })
       .then(
@@ -19,13 +26,27 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
       );
     expect(duplicate).toMatch(/unique/i);
     const [stored] = await knex('mcp_servers').select();
-    expect(stored).toMatchObject({ ...row, id: 1, authorization_headers: null, headers: null, timeout: null });
+    expect(stored).toMatchObject({
+      ...row,
+      id: 1,
+      authorization_headers: null,
+      headers: null,
+      timeout: null,
+    });
     expect(stored.created_at).toBeTruthy();
 
     // Checks are kept by name and URL, one per server.
-    const check = { name: 'x', url: 'http://x/mcp', status: 'ok', tool_count: 2, message: 'm', checked_at: new Date() };
+    const check = {
+      name: 'x',
+      url: 'http://x/mcp',
+      status: 'ok',
+      tool_count: 2,
+      message: 'm',
+      checked_at: new Date(),
+    };
     await knex('mcp_server_checks').insert(check);
-    // Not rejects.toThrow: better-sqlite3's errors come from the realm of the first test file that loaded it.
+    // Not rejects.toThrow: better-sqlite3's errors come from the realm of the
+    // first test file that loaded it.
     const second = await knex('mcp_server_checks')
       .insert(check)
       .then(

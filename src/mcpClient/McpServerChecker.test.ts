@@ -2,7 +2,11 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { CapturedLogs } from '../testing/testBackend';
 import { freePort } from '../testing/localResources';
-import { McpTestServer, McpTestServerOptions, startMcpTestServer } from '../testing/mcpTestServers';
+import {
+  McpTestServer,
+  McpTestServerOptions,
+  startMcpTestServer,
+} from '../testing/mcpTestServers';
 import { UrlPolicy } from './urlPolicy';
 import { McpServerChecker } from './McpServerChecker';
 
@@ -15,11 +19,16 @@ async function mcpServer(options: McpTestServerOptions) {
   return server;
 }
 
-/** An HTTP server that is not an MCP server: it answers every request with `status` and some HTML. */
+/**
+ * An HTTP server that is not an MCP server: it answers every request with
+ * `status` and some HTML.
+ */
 async function plainServer(status: number): Promise<string> {
   const server = http.createServer((req, res) => {
     req.resume();
-    res.writeHead(status, { 'content-type': 'text/html' }).end('<html>hello</html>');
+    res
+      .writeHead(status, { 'content-type': 'text/html' })
+      .end('<html>hello</html>');
   });
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   plainServers.push(server);
@@ -28,18 +37,29 @@ async function plainServer(status: number): Promise<string> {
 
 afterEach(async () => {
   await Promise.all(started.splice(0).map(server => server.stop()));
-  await Promise.all(plainServers.splice(0).map(server => new Promise(resolve => server.close(resolve))));
+  await Promise.all(
+    plainServers
+      .splice(0)
+      .map(server => new Promise(resolve => server.close(resolve))),
+  );
 });
 
 function checker(timeoutMs = 5000) {
-  return new McpServerChecker({ urlPolicy: new UrlPolicy(), timeoutMs, logger: new CapturedLogs().logger() });
+  return new McpServerChecker({
+    urlPolicy: new UrlPolicy(),
+    timeoutMs,
+    logger: new CapturedLogs().logger(),
+  });
 }
 
 describe('McpServerChecker', () => {
   it('lists the tools of a Streamable HTTP server', async () => {
     const server = await mcpServer({
       transport: 'streamable-http',
-      tools: [{ name: 'search', description: 'Searches the docs' }, { name: 'fetch' }],
+      tools: [
+        { name: 'search', description: 'Searches the docs' },
+        { name: 'fetch' },
+      ],
     });
 
     const result = await checker().check('docs', server.url);
@@ -47,7 +67,10 @@ describe('McpServerChecker', () => {
     expect(result).toEqual({
       status: 'ok',
       toolCount: 2,
-      tools: [{ name: 'search', description: 'Searches the docs' }, { name: 'fetch' }],
+      tools: [
+        { name: 'search', description: 'Searches the docs' },
+        { name: 'fetch' },
+      ],
       checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       message: 'Connected; the server offers 2 tools',
     });
@@ -58,52 +81,79 @@ describe('McpServerChecker', () => {
 
     const result = await checker().check('legacy', server.url);
 
-    expect(result).toMatchObject({ status: 'ok', toolCount: 1, tools: [{ name: 'echo', description: 'Echoes its input' }] });
-    // Streamable HTTP first (refused with 405), then the SSE stream and its messages.
-    expect(server.requests.map(r => `${r.method} ${r.path}`).slice(0, 3)).toEqual([
-      'POST /sse',
-      'GET /sse',
-      'POST /messages',
-    ]);
-  });
-
-  it.each(['streamable-http', 'sse'] as const)('reports auth_required for a %s server that answers 401', async transport => {
-    const server = await mcpServer({ transport, bearerToken: 'secret-token' });
-
-    const result = await checker().check('private', server.url);
-
-    expect(result).toEqual({
-      status: 'auth_required',
-      toolCount: null,
-      tools: [],
-      checkedAt: expect.any(String),
-      message: 'The MCP server requires authorization (HTTP 401)',
+    expect(result).toMatchObject({
+      status: 'ok',
+      toolCount: 1,
+      tools: [{ name: 'echo', description: 'Echoes its input' }],
     });
+    // Streamable HTTP first (refused with 405), then the SSE stream and its
+    // messages.
+    expect(
+      server.requests.map(r => `${r.method} ${r.path}`).slice(0, 3),
+    ).toEqual(['POST /sse', 'GET /sse', 'POST /messages']);
   });
+
+  it.each(['streamable-http', 'sse'] as const)(
+    'reports auth_required for a %s server that answers 401',
+    async transport => {
+      const server = await mcpServer({
+        transport,
+        bearerToken: 'secret-token',
+      });
+
+      const result = await checker().check('private', server.url);
+
+      expect(result).toEqual({
+        status: 'auth_required',
+        toolCount: null,
+        tools: [],
+        checkedAt: expect.any(String),
+        message: 'The MCP server requires authorization (HTTP 401)',
+      });
+    },
+  );
 
   it('reports unreachable when nothing listens', async () => {
-    const result = await checker().check('gone', `http://127.0.0.1:${await freePort()}/mcp`);
+    const result = await checker().check(
+      'gone',
+      `http://127.0.0.1:${await freePort()}/mcp`,
+    );
 
-    expect(result).toMatchObject({ status: 'unreachable', message: 'Could not connect to the MCP server (ECONNREFUSED)' });
+    expect(result).toMatchObject({
+      status: 'unreachable',
+      message: 'Could not connect to the MCP server (ECONNREFUSED)',
+    });
   });
 
   it('reports an error for a port that HTTP clients refuse, rather than an unreachable server', async () => {
     const result = await checker().check('smtp', 'http://127.0.0.1:25/mcp');
 
-    expect(result).toMatchObject({ status: 'error', message: "The URL's port is one that HTTP clients refuse to connect to" });
+    expect(result).toMatchObject({
+      status: 'error',
+      message: "The URL's port is one that HTTP clients refuse to connect to",
+    });
   });
 
   it('reports unreachable when the server does not answer within the time limit', async () => {
-    const server = await mcpServer({ transport: 'streamable-http', hang: true });
+    const server = await mcpServer({
+      transport: 'streamable-http',
+      hang: true,
+    });
 
     const result = await checker(300).check('slow', server.url);
 
-    expect(result).toMatchObject({ status: 'unreachable', message: 'The MCP server did not answer within 0.3 seconds' });
+    expect(result).toMatchObject({
+      status: 'unreachable',
+      message: 'The MCP server did not answer within 0.3 seconds',
+    });
     expect(server.requests).toHaveLength(1);
   });
 
   it('reports an error, and connects nowhere else, when the server redirects to the metadata address', async () => {
-    const server = await mcpServer({ transport: 'streamable-http', redirectTo: 'http://169.254.169.254/latest/meta-data' });
+    const server = await mcpServer({
+      transport: 'streamable-http',
+      redirectTo: 'http://169.254.169.254/latest/meta-data',
+    });
 
     const result = await checker().check('redirecting', server.url);
 
@@ -117,7 +167,10 @@ describe('McpServerChecker', () => {
 
   it('follows a redirect to an MCP server at an allowed address', async () => {
     const target = await mcpServer({ transport: 'streamable-http' });
-    const moved = await mcpServer({ transport: 'streamable-http', redirectTo: target.url });
+    const moved = await mcpServer({
+      transport: 'streamable-http',
+      redirectTo: target.url,
+    });
 
     const result = await checker().check('moved', moved.url);
 
@@ -135,16 +188,26 @@ describe('McpServerChecker', () => {
 
     const result = await denying.check('local', server.url);
 
-    expect(result).toMatchObject({ status: 'error', message: expect.stringMatching(/urlPolicy\.deny$/) });
+    expect(result).toMatchObject({
+      status: 'error',
+      message: expect.stringMatching(/urlPolicy\.deny$/),
+    });
     expect(server.requests).toEqual([]);
   });
 
   it.each([
     [500, 'The MCP server answered HTTP 500'],
     [200, 'The MCP server did not complete initialize and tools/list'],
-  ])('reports an error for a web server that is not an MCP server (HTTP %s)', async (status, message) => {
-    const result = await checker().check('web', await plainServer(status));
+  ])(
+    'reports an error for a web server that is not an MCP server (HTTP %s)',
+    async (status, message) => {
+      const result = await checker().check('web', await plainServer(status));
 
-    expect(result).toMatchObject({ status: 'error', toolCount: null, message });
-  });
+      expect(result).toMatchObject({
+        status: 'error',
+        toolCount: null,
+        message,
+      });
+    },
+  );
 });

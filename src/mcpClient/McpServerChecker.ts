@@ -8,7 +8,10 @@ import { CheckResult, McpTool } from '../mcpServers/types';
 import { UrlPolicy } from './urlPolicy';
 import { createGuardedFetch, GuardedFetch } from './guardedFetch';
 
-/** A server offering more is still listed, up to this many tools (and tools/list pages). */
+/**
+ * A server offering more is still listed, up to this many tools (and tools/list
+ * pages).
+ */
 const MAX_TOOLS = 1000;
 const MAX_PAGES = 20;
 
@@ -33,9 +36,10 @@ export interface McpServerCheckerOptions {
 }
 
 /**
- * Connects to an MCP server as a client would: Streamable HTTP first, then the older HTTP+SSE transport
- * when the server answers the Streamable HTTP request with a 4xx other than 401/403 (the fallback the
- * MCP specification describes), runs initialize and tools/list, and says how that went.
+ * Connects to an MCP server as a client would: Streamable HTTP first, then the
+ * older HTTP+SSE transport when the server answers the Streamable HTTP request
+ * with a 4xx other than 401/403 (the fallback the MCP specification describes),
+ * runs initialize and tools/list, and says how that went.
  */
 export class McpServerChecker {
   constructor(private readonly options: McpServerCheckerOptions) {}
@@ -49,9 +53,14 @@ export class McpServerChecker {
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
     try {
       const timedOut = new Promise<never>((_, reject) =>
-        deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason)),
+        deadline.signal.addEventListener('abort', () =>
+          reject(deadline.signal.reason),
+        ),
       );
-      const tools = await Promise.race([this.listTools(url, guarded, deadline.signal), timedOut]);
+      const tools = await Promise.race([
+        this.listTools(url, guarded, deadline.signal),
+        timedOut,
+      ]);
       return {
         status: 'ok',
         toolCount: tools.length,
@@ -60,8 +69,16 @@ export class McpServerChecker {
         message: `Connected; the server offers ${tools.length} tool${tools.length === 1 ? '' : 's'}`,
       };
     } catch (error) {
-      const outcome = classify(error, guarded, deadline.signal.aborted, timeoutMs);
-      logger.info(`Check of MCP server '${name}': ${outcome.status}`, toError(error));
+      const outcome = classify(
+        error,
+        guarded,
+        deadline.signal.aborted,
+        timeoutMs,
+      );
+      logger.info(
+        `Check of MCP server '${name}': ${outcome.status}`,
+        toError(error),
+      );
       return { ...outcome, toolCount: null, tools: [], checkedAt };
     } finally {
       clearTimeout(timer);
@@ -69,34 +86,63 @@ export class McpServerChecker {
     }
   }
 
-  private async listTools(url: string, guarded: GuardedFetch, signal: AbortSignal): Promise<McpTool[]> {
+  private async listTools(
+    url: string,
+    guarded: GuardedFetch,
+    signal: AbortSignal,
+  ): Promise<McpTool[]> {
     const endpoint = new URL(url);
-    // Redirects are followed to any address the URL policy allows (http to https, a moved endpoint); the
-    // guarded fetch checks each one. The check sends no credentials that could follow a redirect.
+    // Redirects are followed to any address the URL policy allows (http to
+    // https, a moved endpoint); the guarded fetch checks each one. The check
+    // sends no credentials that could follow a redirect.
     const options = { fetch: guarded.fetch, redirectPolicy: 'follow' as const };
     try {
-      return await listToolsOver(new StreamableHTTPClientTransport(endpoint, options), signal);
+      return await listToolsOver(
+        new StreamableHTTPClientTransport(endpoint, options),
+        signal,
+      );
     } catch (error) {
       const status = guarded.statuses.at(-1);
-      const notStreamable = status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 403;
+      const notStreamable =
+        status !== undefined &&
+        status >= 400 &&
+        status < 500 &&
+        status !== 401 &&
+        status !== 403;
       if (!notStreamable || guarded.refusal || signal.aborted) {
         throw error;
       }
-      return await listToolsOver(new SSEClientTransport(endpoint, options), signal);
+      return await listToolsOver(
+        new SSEClientTransport(endpoint, options),
+        signal,
+      );
     }
   }
 }
 
-async function listToolsOver(transport: Transport, signal: AbortSignal): Promise<McpTool[]> {
-  const client = new Client({ name: 'backstage-plugin-lightspeed-mcp-backend', version: '1' });
+async function listToolsOver(
+  transport: Transport,
+  signal: AbortSignal,
+): Promise<McpTool[]> {
+  const client = new Client({
+    name: 'backstage-plugin-lightspeed-mcp-backend',
+    version: '1',
+  });
   try {
     await client.connect(transport, { signal });
     const tools: McpTool[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES && tools.length < MAX_TOOLS; page++) {
-      const result = await client.listTools(cursor === undefined ? undefined : { cursor }, { signal });
+      const result = await client.listTools(
+        cursor === undefined ? undefined : { cursor },
+        { signal },
+      );
       for (const tool of result.tools) {
-        tools.push(tool.description === undefined ? { name: tool.name } : { name: tool.name, description: tool.description });
+        tools.push(
+          tool.description === undefined
+            ? { name: tool.name }
+            : { name: tool.name, description: tool.description },
+        );
       }
       cursor = result.nextCursor;
       if (cursor === undefined) {
@@ -119,34 +165,62 @@ function classify(
   if (guarded.refusal) {
     return { status: 'error', message: guarded.refusal.message };
   }
-  const denied = guarded.statuses.find(status => status === 401 || status === 403);
+  const denied = guarded.statuses.find(
+    status => status === 401 || status === 403,
+  );
   if (denied) {
-    return { status: 'auth_required', message: `The MCP server requires authorization (HTTP ${denied})` };
+    return {
+      status: 'auth_required',
+      message: `The MCP server requires authorization (HTTP ${denied})`,
+    };
   }
   if (timedOut) {
-    return { status: 'unreachable', message: `The MCP server did not answer within ${timeoutMs / 1000} seconds` };
+    return {
+      status: 'unreachable',
+      message: `The MCP server did not answer within ${timeoutMs / 1000} seconds`,
+    };
   }
   if (causes(error).some(cause => (cause as Error).message === 'bad port')) {
-    // fetch never connects to the ports of other protocols (SMTP, SSH...), listed in the Fetch standard.
-    return { status: 'error', message: "The URL's port is one that HTTP clients refuse to connect to" };
+    // fetch never connects to the ports of other protocols (SMTP, SSH...),
+    // listed in the Fetch standard.
+    return {
+      status: 'error',
+      message: "The URL's port is one that HTTP clients refuse to connect to",
+    };
   }
   const code = causes(error)
     .map(cause => (cause as { code?: unknown }).code)
-    .find((value): value is string => typeof value === 'string' && NETWORK_ERROR_CODES.has(value));
+    .find(
+      (value): value is string =>
+        typeof value === 'string' && NETWORK_ERROR_CODES.has(value),
+    );
   if (code) {
-    return { status: 'unreachable', message: `Could not connect to the MCP server (${code})` };
+    return {
+      status: 'unreachable',
+      message: `Could not connect to the MCP server (${code})`,
+    };
   }
   const failed = guarded.statuses.find(status => status >= 400);
   if (failed) {
-    return { status: 'error', message: `The MCP server answered HTTP ${failed}` };
+    return {
+      status: 'error',
+      message: `The MCP server answered HTTP ${failed}`,
+    };
   }
-  return { status: 'error', message: 'The MCP server did not complete initialize and tools/list' };
+  return {
+    status: 'error',
+    message: 'The MCP server did not complete initialize and tools/list',
+  };
 }
 
 /** The error and its chain of causes, as far as five levels down. */
 function causes(error: unknown): unknown[] {
   const chain: unknown[] = [];
-  for (let current = error; current && chain.length < 5; current = (current as { cause?: unknown }).cause) {
+  for (
+    let current = error;
+    current && chain.length < 5;
+    current = (current as { cause?: unknown }).cause
+  ) {
     chain.push(current);
   }
   return chain;

@@ -2,7 +2,10 @@ import { isIP } from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import { resolveHost, UrlPolicy } from './urlPolicy';
 
-/** The URL policy refused a connection; its message is a fixed text naming the host, never its address. */
+/**
+ * The URL policy refused a connection; its message is a fixed text naming the
+ * host, never its address.
+ */
 export class UrlPolicyRefusal extends Error {
   override name = 'UrlPolicyRefusal';
 }
@@ -19,28 +22,44 @@ export interface GuardedFetch {
 }
 
 /**
- * A fetch for talking to one MCP server. The policy is applied where the socket is opened: the host
- * name is resolved once, every address it resolves to is checked, and the socket goes to a checked
- * address. So a redirect (followed or not by the caller) and a DNS answer that changes between a check
- * and the connection cannot reach a refused address.
+ * A fetch for talking to one MCP server. The policy is applied where the socket
+ * is opened: the host name is resolved once, every address it resolves to is
+ * checked, and the socket goes to a checked address. So a redirect (followed or
+ * not by the caller) and a DNS answer that changes between a check and the
+ * connection cannot reach a refused address.
  */
-export function createGuardedFetch(policy: UrlPolicy, connectTimeoutMs: number): GuardedFetch {
+export function createGuardedFetch(
+  policy: UrlPolicy,
+  connectTimeoutMs: number,
+): GuardedFetch {
   const connect = buildConnector({ timeout: connectTimeoutMs });
-  const state: { statuses: number[]; refusal?: UrlPolicyRefusal } = { statuses: [] };
+  const state: { statuses: number[]; refusal?: UrlPolicyRefusal } = {
+    statuses: [],
+  };
 
   const agent = new Agent({
     connect(options, callback) {
       const hostname = unbracketed(options.hostname);
       resolveHost(hostname)
         .then(addresses => {
-          const reason = addresses.map(address => policy.refusalFor(hostname, address)).find(Boolean);
+          const reason = addresses
+            .map(address => policy.refusalFor(hostname, address))
+            .find(Boolean);
           if (reason) {
-            state.refusal = new UrlPolicyRefusal(`The URL policy refuses a connection to ${hostname}: ${reason}`);
+            state.refusal = new UrlPolicyRefusal(
+              `The URL policy refuses a connection to ${hostname}: ${reason}`,
+            );
             throw state.refusal;
           }
-          // The certificate is still checked against the host name: servername stays the name.
+          // The certificate is still checked against the host name: servername
+          // stays the name.
           connect(
-            { ...options, hostname: addresses[0], servername: options.servername ?? (isIP(hostname) ? undefined : hostname) },
+            {
+              ...options,
+              hostname: addresses[0],
+              servername:
+                options.servername ?? (isIP(hostname) ? undefined : hostname),
+            },
             callback,
           );
         })
@@ -70,5 +89,7 @@ export function createGuardedFetch(policy: UrlPolicy, connectTimeoutMs: number):
 }
 
 function unbracketed(hostname: string): string {
-  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  return hostname.startsWith('[') && hostname.endsWith(']')
+    ? hostname.slice(1, -1)
+    : hostname;
 }

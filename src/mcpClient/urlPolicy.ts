@@ -8,8 +8,9 @@ export interface UrlPolicyRules {
 }
 
 /**
- * How long a registration waits for DNS. A resolver that does not answer in time is treated like one
- * that found nothing, so a slow resolver cannot hold registrations; connections re-check anyway.
+ * How long a registration waits for DNS. A resolver that does not answer in
+ * time is treated like one that found nothing, so a slow resolver cannot hold
+ * registrations; connections re-check anyway.
  */
 const REGISTRATION_LOOKUP_TIMEOUT_MS = 2000;
 
@@ -21,14 +22,17 @@ const ALLOW_REASON = 'it matches no entry of lightspeedMcp.urlPolicy.allow';
 const ENTRY_RULE =
   'must be a host name, a wildcard such as *.example.com, an IP address or a CIDR such as 10.0.0.0/8';
 
-// Letters, digits, "-" and "_" (Docker and Compose service names use "_"); URL host names are ASCII (punycode).
+// Letters, digits, "-" and "_" (Docker and Compose service names use "_"); URL
+// host names are ASCII (punycode).
 const LABEL_PATTERN = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
-// A URL whose host ends in such a label is parsed as IPv4 (or rejected), so a name entry like it never matches.
+// A URL whose host ends in such a label is parsed as IPv4 (or rejected), so a
+// name entry like it never matches.
 const NUMERIC_LABEL_PATTERN = /^(?:\d+|0x[0-9a-f]*)$/;
 const PREFIX_PATTERN = /^(?:0|[1-9]\d{0,2})$/;
 
-// Link-local addresses reach cloud metadata services (169.254.169.254, fd00:ec2::254 on AWS), which hand
-// out credentials. BlockList also checks IPv4-mapped IPv6 addresses (::ffff:169.254.169.254) against IPv4 rules.
+// Link-local addresses reach cloud metadata services (169.254.169.254,
+// fd00:ec2::254 on AWS), which hand out credentials. BlockList also checks
+// IPv4-mapped IPv6 addresses (::ffff:169.254.169.254) against IPv4 rules.
 const ALWAYS_REFUSED = new BlockList();
 ALWAYS_REFUSED.addSubnet('169.254.0.0', 16, 'ipv4');
 ALWAYS_REFUSED.addSubnet('fe80::', 10, 'ipv6');
@@ -36,7 +40,8 @@ ALWAYS_REFUSED.addAddress('fd00:ec2::254', 'ipv6');
 // 169.254.0.0/16 as reached through a NAT64 gateway.
 ALWAYS_REFUSED.addSubnet('64:ff9b::a9fe:0', 112, 'ipv6');
 
-// Errors of a lookup that found no address for the name, as opposed to one that could not be made.
+// Errors of a lookup that found no address for the name, as opposed to one that
+// could not be made.
 const UNRESOLVED_CODES = new Set([
   'ENOTFOUND',
   'ENODATA',
@@ -59,20 +64,26 @@ interface Matcher {
 }
 
 /**
- * The outbound URL policy (SSRF guard) for connections to MCP servers: link-local and metadata addresses are
- * always refused, `deny` always wins, and a non-empty `allow` refuses whatever none of its entries matches.
+ * The outbound URL policy (SSRF guard) for connections to MCP servers:
+ * link-local and metadata addresses are always refused, `deny` always wins, and
+ * a non-empty `allow` refuses whatever none of its entries matches.
  */
 export class UrlPolicy {
   private readonly allow: Matcher;
   private readonly deny: Matcher;
 
-  /** Throws an Error naming the bad entry, which stops the plugin at startup. */
+  /**
+   * Throws an Error naming the bad entry, which stops the plugin at startup.
+   */
   constructor(rules: UrlPolicyRules = {}) {
     this.allow = buildMatcher(rules.allow ?? [], 'allow');
     this.deny = buildMatcher(rules.deny ?? [], 'deny');
   }
 
-  /** Why a connection to `address` for `hostname` is refused, or undefined when it is allowed. */
+  /**
+   * Why a connection to `address` for `hostname` is refused, or undefined when
+   * it is allowed.
+   */
   refusalFor(hostname: string, address: string): string | undefined {
     const ip = unbracketed(address);
     const family = isIP(ip);
@@ -84,7 +95,10 @@ export class UrlPolicy {
       return ALWAYS_REFUSED_REASON;
     }
     const name = normalizedHostname(hostname);
-    if (matchesName(this.deny, name) || (this.deny.hasAddresses && this.deny.addresses.check(ip, type))) {
+    if (
+      matchesName(this.deny, name) ||
+      (this.deny.hasAddresses && this.deny.addresses.check(ip, type))
+    ) {
       return DENY_REASON;
     }
     if (
@@ -98,8 +112,9 @@ export class UrlPolicy {
   }
 
   /**
-   * The check made when a URL is registered or changed. A name is refused if any of its addresses is; a name
-   * that does not resolve here is judged on the name alone, since Llama Stack may resolve it differently.
+   * The check made when a URL is registered or changed. A name is refused if
+   * any of its addresses is; a name that does not resolve here is judged on the
+   * name alone, since Llama Stack may resolve it differently.
    */
   async refusalForUrl(url: string): Promise<string | undefined> {
     const host = unbracketed(new URL(url).hostname);
@@ -111,7 +126,12 @@ export class UrlPolicy {
     try {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(Object.assign(new Error(`DNS lookup of ${host} timed out`), { code: 'ETIMEOUT' })),
+          () =>
+            reject(
+              Object.assign(new Error(`DNS lookup of ${host} timed out`), {
+                code: 'ETIMEOUT',
+              }),
+            ),
           REGISTRATION_LOOKUP_TIMEOUT_MS,
         );
       });
@@ -137,8 +157,13 @@ export class UrlPolicy {
     if (matchesName(this.deny, name)) {
       return DENY_REASON;
     }
-    // An allowed CIDR may hold the address the name resolves to elsewhere, so only a names-only allow refuses.
-    if (this.allow.size > 0 && !matchesName(this.allow, name) && !this.allow.hasAddresses) {
+    // An allowed CIDR may hold the address the name resolves to elsewhere, so
+    // only a names-only allow refuses.
+    if (
+      this.allow.size > 0 &&
+      !matchesName(this.allow, name) &&
+      !this.allow.hasAddresses
+    ) {
       return ALLOW_REASON;
     }
     return undefined;
@@ -146,8 +171,9 @@ export class UrlPolicy {
 }
 
 /**
- * Every address of a host name; an IP literal (with or without brackets) is returned as it is, unbracketed.
- * Throws a DNS error, with code ENOTFOUND when the name has no address.
+ * Every address of a host name; an IP literal (with or without brackets) is
+ * returned as it is, unbracketed. Throws a DNS error, with code ENOTFOUND when
+ * the name has no address.
  */
 export async function resolveHost(hostname: string): Promise<string[]> {
   const host = unbracketed(hostname);
@@ -155,9 +181,15 @@ export async function resolveHost(hostname: string): Promise<string[]> {
     return [host];
   }
   // Looked up on dns.promises at call time, so tests can stand in for DNS.
-  const results = await dns.promises.lookup(host, { all: true, verbatim: true });
+  const results = await dns.promises.lookup(host, {
+    all: true,
+    verbatim: true,
+  });
   if (results.length === 0) {
-    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host });
+    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
+      code: 'ENOTFOUND',
+      hostname: host,
+    });
   }
   return results.map(result => result.address);
 }
@@ -172,7 +204,9 @@ function buildMatcher(entries: string[], key: 'allow' | 'deny'): Matcher {
   };
   entries.forEach((entry, index) => {
     if (!addEntry(matcher, entry)) {
-      throw new Error(`Invalid lightspeedMcp.urlPolicy.${key}[${index}] '${entry}': ${ENTRY_RULE}`);
+      throw new Error(
+        `Invalid lightspeedMcp.urlPolicy.${key}[${index}] '${entry}': ${ENTRY_RULE}`,
+      );
     }
   });
   return matcher;
@@ -180,7 +214,8 @@ function buildMatcher(entries: string[], key: 'allow' | 'deny'): Matcher {
 
 /** Adds one entry, or returns false when it is none of the accepted shapes. */
 function addEntry(matcher: Matcher, entry: unknown): boolean {
-  // A zone (fe80::1%eth0) cannot appear in a URL's host, so an entry with one would never match.
+  // A zone (fe80::1%eth0) cannot appear in a URL's host, so an entry with one
+  // would never match.
   if (typeof entry !== 'string' || entry.includes('%')) {
     return false;
   }
@@ -202,7 +237,11 @@ function addEntry(matcher: Matcher, entry: unknown): boolean {
     if (prefix > (networkFamily === 4 ? 32 : 128)) {
       return false;
     }
-    matcher.addresses.addSubnet(network, prefix, networkFamily === 4 ? 'ipv4' : 'ipv6');
+    matcher.addresses.addSubnet(
+      network,
+      prefix,
+      networkFamily === 4 ? 'ipv4' : 'ipv6',
+    );
     matcher.hasAddresses = true;
     return true;
   }
@@ -227,15 +266,24 @@ function isHostName(name: string): boolean {
     return false;
   }
   const labels = name.split('.');
-  return labels.every(label => LABEL_PATTERN.test(label)) && !NUMERIC_LABEL_PATTERN.test(labels[labels.length - 1]);
+  return (
+    labels.every(label => LABEL_PATTERN.test(label)) &&
+    !NUMERIC_LABEL_PATTERN.test(labels[labels.length - 1])
+  );
 }
 
 function matchesName(matcher: Matcher, name: string): boolean {
-  // The suffix keeps its leading dot, so *.example.com matches neither example.com nor badexample.com.
-  return matcher.names.has(name) || matcher.suffixes.some(suffix => name.endsWith(suffix));
+  // The suffix keeps its leading dot, so *.example.com matches neither
+  // example.com nor badexample.com.
+  return (
+    matcher.names.has(name) ||
+    matcher.suffixes.some(suffix => name.endsWith(suffix))
+  );
 }
 
-/** Lower case, without brackets or the trailing dot of a fully qualified name. */
+/**
+ * Lower case, without brackets or the trailing dot of a fully qualified name.
+ */
 function normalizedHostname(hostname: string): string {
   return unbracketed(hostname).toLowerCase().replace(/\.$/, '');
 }

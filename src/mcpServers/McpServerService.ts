@@ -10,10 +10,20 @@ import {
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { decodeCursor, encodeCursor } from './cursor';
 import { BadGatewayError } from './errors';
-import { LlamaStackError, ToolgroupsApi } from '../upstream/llamaStack/LlamaStackClient';
+import {
+  LlamaStackError,
+  ToolgroupsApi,
+} from '../upstream/llamaStack/LlamaStackClient';
 import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
 import { ServerCondition } from '../permissions/conditions';
-import { CheckResult, McpServer, McpServerFields, McpServerPatch, McpServerSpec, McpTool } from './types';
+import {
+  CheckResult,
+  McpServer,
+  McpServerFields,
+  McpServerPatch,
+  McpServerSpec,
+  McpTool,
+} from './types';
 import { UrlPolicy } from '../mcpClient/urlPolicy';
 
 export interface McpServerServiceOptions {
@@ -30,8 +40,9 @@ export interface McpServerServiceOptions {
 type Operation = 'register' | 'unregister' | 'update' | 'list tools';
 
 /**
- * The use cases of the plugin and their order of work. The one place that knows both the config
- * servers and the stored ones, and keeps the store and Llama Stack in line.
+ * The use cases of the plugin and their order of work. The one place that knows
+ * both the config servers and the stored ones, and keeps the store and Llama
+ * Stack in line.
  */
 export class McpServerService {
   private readonly store: McpServerStore;
@@ -55,16 +66,27 @@ export class McpServerService {
   }
 
   /**
-   * Claims the name durably, registers the toolgroup, and rolls the claim back if Llama Stack fails.
-   * With `check`, the server must first pass a connection check.
+   * Claims the name durably, registers the toolgroup, and rolls the claim back
+   * if Llama Stack fails. With `check`, the server must first pass a connection
+   * check.
    */
-  async register(spec: McpServerSpec, createdBy: string, options: { check?: boolean } = {}): Promise<McpServer> {
+  async register(
+    spec: McpServerSpec,
+    createdBy: string,
+    options: { check?: boolean } = {},
+  ): Promise<McpServer> {
     await this.assertUrlAllowed(spec.url);
-    const taken = () => new ConflictError(`MCP server '${spec.name}' already exists`);
-    if (this.staticNames.has(spec.name) || (options.check && (await this.store.get(spec.name)))) {
+    const taken = () =>
+      new ConflictError(`MCP server '${spec.name}' already exists`);
+    if (
+      this.staticNames.has(spec.name) ||
+      (options.check && (await this.store.get(spec.name)))
+    ) {
       throw taken();
     }
-    const check = options.check ? await this.checker.check(spec.name, spec.url) : undefined;
+    const check = options.check
+      ? await this.checker.check(spec.name, spec.url)
+      : undefined;
     if (check && !passes(check, spec)) {
       throw new InputError(
         `MCP server check failed (${check.status}): ${check.message}; MCP server '${spec.name}' was not registered`,
@@ -77,18 +99,23 @@ export class McpServerService {
     }
 
     try {
-      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(spec.name, spec)));
+      await this.whenSynced(() =>
+        this.llamaStack.registerToolgroup(toolgroupOf(spec.name, spec)),
+      );
     } catch (error) {
       await this.releaseClaim(record);
       throw this.toResponseError(error, 'register', spec.name);
     }
 
     if (!(await this.store.transition(record.id, 'pending', 'registered'))) {
-      // A delete removed the claim while Llama Stack was registering: undo our half too.
-      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(spec.name)).catch(error =>
-        this.logFailure('roll back', spec.name, error),
+      // A delete removed the claim while Llama Stack was registering: undo our
+      // half too.
+      await this.whenSynced(() =>
+        this.llamaStack.unregisterToolgroup(spec.name),
+      ).catch(error => this.logFailure('roll back', spec.name, error));
+      throw new ConflictError(
+        `MCP server '${spec.name}' was deleted while it was being registered`,
       );
-      throw new ConflictError(`MCP server '${spec.name}' was deleted while it was being registered`);
     }
     const server = toServer({ ...record, state: 'registered' });
     if (check) {
@@ -98,22 +125,43 @@ export class McpServerService {
   }
 
   /**
-   * Changes a server registered through the API. When its toolgroup changes (URL or provider), Llama
-   * Stack is brought in line by unregistering and registering again; if that fails, the old toolgroup
-   * and the old fields come back, so the server is never left registered nowhere.
+   * Changes a server registered through the API. When its toolgroup changes
+   * (URL or provider), Llama Stack is brought in line by unregistering and
+   * registering again; if that fails, the old toolgroup and the old fields come
+   * back, so the server is never left registered nowhere.
    */
-  async update(name: string, patch: McpServerPatch, condition?: ServerCondition): Promise<McpServer> {
-    const record = await this.writableRecord(name, condition, 'update', 'changed');
+  async update(
+    name: string,
+    patch: McpServerPatch,
+    condition?: ServerCondition,
+  ): Promise<McpServer> {
+    const record = await this.writableRecord(
+      name,
+      condition,
+      'update',
+      'changed',
+    );
     const previous = fieldsOf(record);
     const next: McpServerFields = { ...previous, ...patch };
     if (patch.url !== undefined && patch.url !== previous.url) {
       await this.assertUrlAllowed(patch.url);
     }
-    const busy = () => new ConflictError(`MCP server '${name}' is being registered, changed or deleted; try again later`);
+    const busy = () =>
+      new ConflictError(
+        `MCP server '${name}' is being registered, changed or deleted; try again later`,
+      );
     // A check of the old URL says nothing about the new one.
     const changed = () =>
-      this.present(toServer({ ...record, ...next, state: 'registered', lastCheck: next.url === previous.url ? record.lastCheck : undefined }));
-    const toolgroupChanges = next.url !== previous.url || next.providerId !== previous.providerId;
+      this.present(
+        toServer({
+          ...record,
+          ...next,
+          state: 'registered',
+          lastCheck: next.url === previous.url ? record.lastCheck : undefined,
+        }),
+      );
+    const toolgroupChanges =
+      next.url !== previous.url || next.providerId !== previous.providerId;
     if (!toolgroupChanges || !(await this.sync.check())) {
       if (!(await this.store.update(record.id, next))) {
         throw busy();
@@ -121,7 +169,8 @@ export class McpServerService {
       return changed();
     }
 
-    // Marked first, so that a crash in between leaves a record that says how to put things back.
+    // Marked first, so that a crash in between leaves a record that says how to
+    // put things back.
     if (!(await this.store.update(record.id, next, previous))) {
       throw busy();
     }
@@ -132,10 +181,15 @@ export class McpServerService {
       throw this.toResponseError(error, 'update', name);
     }
     try {
-      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(name, next)));
+      await this.whenSynced(() =>
+        this.llamaStack.registerToolgroup(toolgroupOf(name, next)),
+      );
     } catch (error) {
-      await this.whenSynced(() => this.llamaStack.registerToolgroup(toolgroupOf(name, previous))).catch(rollbackError =>
-        // The record gets its old fields back, and the reconciler registers them when Llama Stack answers.
+      await this.whenSynced(() =>
+        this.llamaStack.registerToolgroup(toolgroupOf(name, previous)),
+      ).catch(rollbackError =>
+        // The record gets its old fields back, and the reconciler registers
+        // them when Llama Stack answers.
         this.logFailure('roll back the update of', name, rollbackError),
       );
       await this.store.settleUpdate(record.id, 'revert');
@@ -145,7 +199,9 @@ export class McpServerService {
     return changed();
   }
 
-  /** Connects to the server, keeps the result as its last check, and answers it. */
+  /**
+   * Connects to the server, keeps the result as its last check, and answers it.
+   */
   async check(name: string, condition?: ServerCondition): Promise<CheckResult> {
     const server = await this.visible(name, condition);
     const result = await this.checker.check(name, server.url);
@@ -168,32 +224,49 @@ export class McpServerService {
     try {
       tools = await this.llamaStack.listTools(name);
     } catch (error) {
-      if (error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && this.sync.apiMissing()) {
+      if (
+        error instanceof LlamaStackError &&
+        error.failure === 'no-toolgroups-api' &&
+        this.sync.apiMissing()
+      ) {
         throw notHeld();
       }
       throw this.toResponseError(error, 'list tools', name);
     }
     if (tools === 'absent') {
-      throw new ConflictError(`Llama Stack holds no toolgroup for MCP server '${name}' yet; its status says why`);
+      throw new ConflictError(
+        `Llama Stack holds no toolgroup for MCP server '${name}' yet; its status says why`,
+      );
     }
-    return tools.map(tool => (tool.description ? { name: tool.name, description: tool.description } : { name: tool.name }));
+    return tools.map(tool =>
+      tool.description
+        ? { name: tool.name, description: tool.description }
+        : { name: tool.name },
+    );
   }
 
   /**
-   * Config servers first, in config order, then stored servers in registration order; with a
-   * condition, only the servers it matches (stored ones filtered by the database).
+   * Config servers first, in config order, then stored servers in registration
+   * order; with a condition, only the servers it matches (stored ones filtered
+   * by the database).
    */
   async list(condition?: ServerCondition): Promise<McpServer[]> {
     const [configServers, records] = await Promise.all([
       this.visibleConfigServers(condition),
-      this.store.list(condition?.filter, { excludeNames: [...this.staticNames] }),
+      this.store.list(condition?.filter, {
+        excludeNames: [...this.staticNames],
+      }),
     ]);
-    return [...(await this.withLastChecks(configServers)), ...records.map(toServer)].map(server => this.present(server));
+    return [
+      ...(await this.withLastChecks(configServers)),
+      ...records.map(toServer),
+    ].map(server => this.present(server));
   }
 
   /**
-   * One page of the list, in the same order. The cursor names the last position shown: an index among
-   * the config servers, or the id of a stored server, so inserts never shift a page.
+   * One page of the list, in the same order. The cursor names the last position
+   * shown: an index among the config servers, or the id of a stored server, so
+   * inserts never shift a page.
    */
   async listPage(
     condition: ServerCondition | undefined,
@@ -201,8 +274,14 @@ export class McpServerService {
     cursor: string | undefined,
   ): Promise<{ servers: McpServer[]; nextCursor?: string }> {
     const position = decodeCursor(cursor);
-    const configServers = position.afterId === undefined ? await this.visibleConfigServers(condition) : [];
-    const configPage = configServers.slice(position.configIndex ?? 0, (position.configIndex ?? 0) + limit);
+    const configServers =
+      position.afterId === undefined
+        ? await this.visibleConfigServers(condition)
+        : [];
+    const configPage = configServers.slice(
+      position.configIndex ?? 0,
+      (position.configIndex ?? 0) + limit,
+    );
     const storedWanted = limit - configPage.length;
     // One more than wanted tells whether another page follows.
     const records = await this.store.list(condition?.filter, {
@@ -210,42 +289,61 @@ export class McpServerService {
       limit: storedWanted + 1,
       excludeNames: [...this.staticNames],
     });
-    const servers = [...(await this.withLastChecks(configPage)), ...records.slice(0, storedWanted).map(toServer)].map(
-      server => this.present(server),
-    );
+    const servers = [
+      ...(await this.withLastChecks(configPage)),
+      ...records.slice(0, storedWanted).map(toServer),
+    ].map(server => this.present(server));
 
     let nextCursor: string | undefined;
     const configShownUpTo = (position.configIndex ?? 0) + configPage.length;
-    if (position.afterId === undefined && configShownUpTo < configServers.length) {
+    if (
+      position.afterId === undefined &&
+      configShownUpTo < configServers.length
+    ) {
       nextCursor = encodeCursor({ configIndex: configShownUpTo });
     } else if (records.length > storedWanted) {
       const lastShown = records[storedWanted - 1];
-      nextCursor = encodeCursor({ afterId: lastShown ? lastShown.id : position.afterId ?? 0 });
+      nextCursor = encodeCursor({
+        afterId: lastShown ? lastShown.id : (position.afterId ?? 0),
+      });
     }
     return { servers, nextCursor };
   }
 
-  private async visibleConfigServers(condition?: ServerCondition): Promise<McpServer[]> {
+  private async visibleConfigServers(
+    condition?: ServerCondition,
+  ): Promise<McpServer[]> {
     if (this.staticServers.length === 0) {
       return [];
     }
     const configStatuses = await this.store.listConfigStatuses();
-    const configServers = this.staticServers.map(server => toConfigServer(server, configStatuses));
-    return condition ? configServers.filter(server => condition.matches(server)) : configServers;
+    const configServers = this.staticServers.map(server =>
+      toConfigServer(server, configStatuses),
+    );
+    return condition
+      ? configServers.filter(server => condition.matches(server))
+      : configServers;
   }
 
   /** One server by name, from config or the database. */
   async find(name: string): Promise<McpServer | undefined> {
-    const configServer = this.staticServers.find(server => server.name === name);
+    const configServer = this.staticServers.find(
+      server => server.name === name,
+    );
     if (configServer) {
-      const [server] = await this.withLastChecks([toConfigServer(configServer, await this.store.listConfigStatuses())]);
+      const [server] = await this.withLastChecks([
+        toConfigServer(configServer, await this.store.listConfigStatuses()),
+      ]);
       return this.present(server);
     }
     const record = await this.store.get(name);
     return record && this.present(toServer(record));
   }
 
-  /** One server the caller may list; a server the condition hides is as unknown as a missing one. */
+  /**
+   * One server the caller may list; a server the condition hides is as unknown
+   * as a missing one.
+   */
   async visible(name: string, condition?: ServerCondition): Promise<McpServer> {
     const server = await this.find(name);
     if (!server || (condition && !condition.matches(server))) {
@@ -255,18 +353,25 @@ export class McpServerService {
   }
 
   /**
-   * Attaches each config server's last check, if it was made against its current URL (stored servers
-   * come with theirs from the store).
+   * Attaches each config server's last check, if it was made against its
+   * current URL (stored servers come with theirs from the store).
    */
   private async withLastChecks(servers: McpServer[]): Promise<McpServer[]> {
     if (servers.length === 0) {
       return servers;
     }
-    const checks = await this.store.listChecks(servers.map(server => server.name));
+    const checks = await this.store.listChecks(
+      servers.map(server => server.name),
+    );
     for (const server of servers) {
       const check = checks.get(server.name);
       if (check && check.url === server.url) {
-        server.lastCheck = { status: check.status, toolCount: check.toolCount, checkedAt: check.checkedAt, message: check.message };
+        server.lastCheck = {
+          status: check.status,
+          toolCount: check.toolCount,
+          checkedAt: check.checkedAt,
+          message: check.message,
+        };
       }
     }
     return servers;
@@ -278,7 +383,9 @@ export class McpServerService {
     return lastCheck;
   }
 
-  /** Registration and changes accept only URLs whose host the URL policy allows. */
+  /**
+   * Registration and changes accept only URLs whose host the URL policy allows.
+   */
   private async assertUrlAllowed(url: string) {
     const refusal = await this.urlPolicy.refusalForUrl(url);
     if (refusal) {
@@ -287,8 +394,8 @@ export class McpServerService {
   }
 
   /**
-   * The stored record of a server an API call may change or delete: 404 when unknown, 403 when the
-   * condition does not match or it comes from app-config.
+   * The stored record of a server an API call may change or delete: 404 when
+   * unknown, 403 when the condition does not match or it comes from app-config.
    */
   private async writableRecord(
     name: string,
@@ -296,33 +403,50 @@ export class McpServerService {
     action: 'update' | 'delete',
     verb: string,
   ): Promise<McpServerRecord> {
-    const configServer = this.staticServers.find(candidate => candidate.name === name);
+    const configServer = this.staticServers.find(
+      candidate => candidate.name === name,
+    );
     const record = configServer ? undefined : await this.store.get(name);
-    const server = configServer ? toConfigServer(configServer, new Map()) : record && toServer(record);
+    const server = configServer
+      ? toConfigServer(configServer, new Map())
+      : record && toServer(record);
     if (!server) {
       throw new NotFoundError(`MCP server '${name}' is not registered`);
     }
     if (condition && !condition.matches(server)) {
-      throw new NotAllowedError(`Permission 'lightspeed.mcp-server.${action}' is not granted for MCP server '${name}'`);
+      throw new NotAllowedError(
+        `Permission 'lightspeed.mcp-server.${action}' is not granted for MCP server '${name}'`,
+      );
     }
     if (!record) {
-      throw new NotAllowedError(`MCP server '${name}' is defined in app-config and cannot be ${verb} through the API`);
+      throw new NotAllowedError(
+        `MCP server '${name}' is defined in app-config and cannot be ${verb} through the API`,
+      );
     }
     if (record.state === 'updating') {
-      throw new ConflictError(`MCP server '${name}' is being changed; try again later`);
+      throw new ConflictError(
+        `MCP server '${name}' is being changed; try again later`,
+      );
     }
     return record;
   }
 
   /**
-   * Unregisters the toolgroup, then removes the record; keeps the record when Llama Stack fails.
-   * With a condition, the server must match it.
+   * Unregisters the toolgroup, then removes the record; keeps the record when
+   * Llama Stack fails. With a condition, the server must match it.
    */
   async delete(name: string, condition?: ServerCondition): Promise<void> {
-    const record = await this.writableRecord(name, condition, 'delete', 'deleted');
+    const record = await this.writableRecord(
+      name,
+      condition,
+      'delete',
+      'deleted',
+    );
 
-    // Marked first, so that a crash after Llama Stack answered leaves a record that says what was under way.
-    const previousState = record.state === 'deleting' ? 'registered' : record.state;
+    // Marked first, so that a crash after Llama Stack answered leaves a record
+    // that says what was under way.
+    const previousState =
+      record.state === 'deleting' ? 'registered' : record.state;
     await this.store.transition(record.id, record.state, 'deleting');
     try {
       await this.whenSynced(() => this.llamaStack.unregisterToolgroup(name));
@@ -335,8 +459,9 @@ export class McpServerService {
   }
 
   /**
-   * Runs a toolgroups call when toolgroups are synced. In `auto` mode, a Llama Stack found to have no
-   * toolgroups API turns sync off and the operation goes on without it.
+   * Runs a toolgroups call when toolgroups are synced. In `auto` mode, a Llama
+   * Stack found to have no toolgroups API turns sync off and the operation goes
+   * on without it.
    */
   private async whenSynced(call: () => Promise<unknown>): Promise<void> {
     if (!(await this.sync.check())) {
@@ -345,33 +470,56 @@ export class McpServerService {
     try {
       await call();
     } catch (error) {
-      if (!(error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && this.sync.apiMissing())) {
+      if (!(
+        error instanceof LlamaStackError &&
+        error.failure === 'no-toolgroups-api' &&
+        this.sync.apiMissing()
+      )) {
         throw error;
       }
     }
   }
 
-  /** Without toolgroup sync, a server is `stored`, unless its register is still under way. */
+  /**
+   * Without toolgroup sync, a server is `stored`, unless its register is still
+   * under way.
+   */
   private present(server: McpServer): McpServer {
     const underWay = server.source === 'api' && server.status === 'pending';
-    return this.sync.active || underWay ? server : { ...server, status: 'stored', statusMessage: undefined };
+    return this.sync.active || underWay
+      ? server
+      : { ...server, status: 'stored', statusMessage: undefined };
   }
 
   private async releaseClaim(record: McpServerRecord): Promise<void> {
     try {
       await this.store.remove(record.id);
     } catch (error) {
-      // The record stays `pending`, which marks it as never confirmed by Llama Stack.
-      this.logger.error(`Could not roll back the claim of MCP server '${record.name}'`, toError(error));
+      // The record stays `pending`, which marks it as never confirmed by Llama
+      // Stack.
+      this.logger.error(
+        `Could not roll back the claim of MCP server '${record.name}'`,
+        toError(error),
+      );
     }
   }
 
   private logFailure(operation: string, name: string, error: unknown) {
-    this.logger.warn(`Could not ${operation} MCP server '${name}' in Llama Stack`, toError(error));
+    this.logger.warn(
+      `Could not ${operation} MCP server '${name}' in Llama Stack`,
+      toError(error),
+    );
   }
 
-  /** Fixed texts only: Llama Stack's own answer goes to the log, never to the caller. */
-  private toResponseError(error: unknown, operation: Operation, name: string): Error {
+  /**
+   * Fixed texts only: Llama Stack's own answer goes to the log, never to the
+   * caller.
+   */
+  private toResponseError(
+    error: unknown,
+    operation: Operation,
+    name: string,
+  ): Error {
     if (!(error instanceof LlamaStackError)) {
       return error as Error;
     }
@@ -380,35 +528,51 @@ export class McpServerService {
       operation === 'list tools'
         ? `the tools of MCP server '${name}' were not listed`
         : `MCP server '${name}' was not ${operation === 'update' ? 'updated' : `${operation}ed`}`;
-    // An unregister that fails keeps the record, so it can be retried: 503 rather than 502.
+    // An unregister that fails keeps the record, so it can be retried: 503
+    // rather than 502.
     const retryable = operation === 'unregister';
     switch (error.failure) {
       case 'conflict':
-        return new ConflictError(`Llama Stack already holds a different toolgroup named '${name}'; ${outcome}`);
+        return new ConflictError(
+          `Llama Stack already holds a different toolgroup named '${name}'; ${outcome}`,
+        );
       case 'no-toolgroups-api': {
         const message =
           'Llama Stack has no toolgroups API (Llama Stack 0.7 and later removed it; this plugin needs 0.2 - 0.6); ' +
           outcome;
-        return retryable ? new ServiceUnavailableError(message) : new BadGatewayError(message);
+        return retryable
+          ? new ServiceUnavailableError(message)
+          : new BadGatewayError(message);
       }
       case 'rejected':
         return retryable
-          ? new ServiceUnavailableError(`Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`)
-          : new BadGatewayError(`Llama Stack rejected the ${operation === 'list tools' ? 'request' : 'registration'}; ${outcome}`);
+          ? new ServiceUnavailableError(
+              `Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`,
+            )
+          : new BadGatewayError(
+              `Llama Stack rejected the ${operation === 'list tools' ? 'request' : 'registration'}; ${outcome}`,
+            );
       default:
-        return new ServiceUnavailableError(`Llama Stack is unavailable; ${outcome}${retryable ? ', try again later' : ''}`);
+        return new ServiceUnavailableError(
+          `Llama Stack is unavailable; ${outcome}${retryable ? ', try again later' : ''}`,
+        );
     }
   }
 }
 
 /**
- * Whether a check lets a registration with `check: true` go on. A server that wants a token the user
- * supplies at query time (authorization_headers) cannot authorize the plugin's check, so asking for
- * authorization is what it should do.
+ * Whether a check lets a registration with `check: true` go on. A server that
+ * wants a token the user supplies at query time (authorization_headers) cannot
+ * authorize the plugin's check, so asking for authorization is what it should
+ * do.
  */
 function passes(check: CheckResult, spec: McpServerSpec): boolean {
-  const suppliesAuthorization = Object.keys(spec.authorizationHeaders ?? {}).length > 0;
-  return check.status === 'ok' || (check.status === 'auth_required' && suppliesAuthorization);
+  const suppliesAuthorization =
+    Object.keys(spec.authorizationHeaders ?? {}).length > 0;
+  return (
+    check.status === 'ok' ||
+    (check.status === 'auth_required' && suppliesAuthorization)
+  );
 }
 
 function fieldsOf(record: McpServerRecord): McpServerFields {
@@ -422,11 +586,21 @@ function fieldsOf(record: McpServerRecord): McpServerFields {
 }
 
 function toolgroupOf(name: string, fields: McpServerFields) {
-  return { toolgroupId: name, providerId: fields.providerId, mcpEndpointUri: fields.url };
+  return {
+    toolgroupId: name,
+    providerId: fields.providerId,
+    mcpEndpointUri: fields.url,
+  };
 }
 
-/** `statuses`: the last sync of each config server, as the reconciler recorded it. */
-function toConfigServer(server: McpServerSpec, statuses: Map<string, string | undefined>): McpServer {
+/**
+ * `statuses`: the last sync of each config server, as the reconciler recorded
+ * it.
+ */
+function toConfigServer(
+  server: McpServerSpec,
+  statuses: Map<string, string | undefined>,
+): McpServer {
   const message = statuses.get(server.name);
   return {
     ...server,
@@ -447,11 +621,16 @@ function toServer(record: McpServerRecord): McpServer {
     createdAt: record.createdAt,
     lastCheck: record.lastCheck,
     source: 'api',
-    ...(record.state === 'registered' ? statusOf(record.statusMessage) : { status: 'pending' }),
+    ...(record.state === 'registered'
+      ? statusOf(record.statusMessage)
+      : { status: 'pending' }),
   };
 }
 
-function statusOf(message: string | undefined): Pick<McpServer, 'status' | 'statusMessage'> {
-  return message ? { status: 'error', statusMessage: message } : { status: 'registered' };
+function statusOf(
+  message: string | undefined,
+): Pick<McpServer, 'status' | 'statusMessage'> {
+  return message
+    ? { status: 'error', statusMessage: message }
+    : { status: 'registered' };
 }
-

@@ -9,15 +9,19 @@ import {
   Toolgroup,
   ToolgroupsApi,
 } from '../upstream/llamaStack/LlamaStackClient';
-import { ToolgroupSync, ToolgroupsMode } from '../upstream/llamaStack/ToolgroupSync';
+import {
+  ToolgroupSync,
+  ToolgroupsMode,
+} from '../upstream/llamaStack/ToolgroupSync';
 import { Reconciler } from './Reconciler';
 import { McpServerFields, McpServerSpec } from './types';
 
 /*
- * The reconciler's decisions, one branch at a time, on an in-memory store and a fake Llama Stack.
- * src/tests/crash.test.ts reaches them only end to end, with killed processes and PostgreSQL; here
- * each outcome is asserted as a user would see it: records, states, fields, status messages and
- * the toolgroups Llama Stack holds.
+ * The reconciler's decisions, one branch at a time, on an in-memory store and a
+ * fake Llama Stack. src/tests/crash.test.ts reaches them only end to end, with
+ * killed processes and PostgreSQL; here each outcome is asserted as a user
+ * would see it: records, states, fields, status messages and the toolgroups
+ * Llama Stack holds.
  */
 
 const PROVIDER = 'model-context-protocol';
@@ -27,32 +31,43 @@ const FOREIGN_URL = 'https://someone-else.example.com/mcp';
 /** The fields of an update that moves a server to URL_B. */
 const TO_B: McpServerFields = { url: URL_B, providerId: PROVIDER };
 const CREATOR = 'user:default/alice';
-/** Records in pending, updating or deleting longer than this were left by a crash. */
+/**
+ * Records in pending, updating or deleting longer than this were left by a
+ * crash.
+ */
 const STALE_AFTER_MS = 1000;
 /** How far a test ages a record it wants stale: well past STALE_AFTER_MS. */
 const LONG_AGO_MS = 60_000;
 
-/** The fixed status messages users read; the reconciler must store exactly these texts. */
+/**
+ * The fixed status messages users read; the reconciler must store exactly these
+ * texts.
+ */
 const MESSAGES: Record<LlamaStackFailure, string> = {
   conflict: 'Llama Stack holds a different toolgroup with this name',
   rejected: 'Llama Stack rejected the registration',
-  unavailable: 'Llama Stack was unavailable at the last attempt; it will be retried',
+  unavailable:
+    'Llama Stack was unavailable at the last attempt; it will be retried',
   'no-toolgroups-api': 'Llama Stack has no toolgroups API',
 };
 
 type Operation = 'list' | 'register' | 'unregister' | 'probe';
 
 /**
- * Llama Stack's toolgroups API as far as the reconciler sees it: answers like the real one (400
- * "already exists" for a different toolgroup of a known id), can be told to fail, and records the
- * calls it got as `operation [toolgroup [url]]`.
+ * Llama Stack's toolgroups API as far as the reconciler sees it: answers like
+ * the real one (400 "already exists" for a different toolgroup of a known id),
+ * can be told to fail, and records the calls it got as `operation [toolgroup
+ * [url]]`.
  */
 class FakeToolgroups implements ToolgroupsApi {
   readonly toolgroups = new Map<string, Toolgroup>();
   readonly calls: string[] = [];
   /** What probeToolgroupsApi answers: false acts as Llama Stack 0.7+. */
   hasApi = true;
-  /** Runs inside a register, before it succeeds: lets a test race the reconciler. */
+  /**
+   * Runs inside a register, before it succeeds: lets a test race the
+   * reconciler.
+   */
   duringRegister?: (toolgroupId: string) => Promise<void>;
   private readonly failures = new Map<string, LlamaStackFailure | Error>();
 
@@ -67,12 +82,19 @@ class FakeToolgroups implements ToolgroupsApi {
   /** The URL of each toolgroup held, by name. */
   held(): Record<string, string | undefined> {
     return Object.fromEntries(
-      [...this.toolgroups.values()].map(t => [t.identifier, t.mcp_endpoint?.uri]),
+      [...this.toolgroups.values()].map(t => [
+        t.identifier,
+        t.mcp_endpoint?.uri,
+      ]),
     );
   }
 
   /** Makes `operation` fail, for one toolgroup or (without one) for all. */
-  failOn(operation: Operation, failure: LlamaStackFailure | Error, toolgroupId?: string): void {
+  failOn(
+    operation: Operation,
+    failure: LlamaStackFailure | Error,
+    toolgroupId?: string,
+  ): void {
     this.failures.set(`${operation} ${toolgroupId ?? '*'}`, failure);
   }
 
@@ -89,14 +111,20 @@ class FakeToolgroups implements ToolgroupsApi {
     const existing = this.toolgroups.get(toolgroupId);
     if (
       existing &&
-      (existing.mcp_endpoint?.uri !== mcpEndpointUri || existing.provider_id !== providerId)
+      (existing.mcp_endpoint?.uri !== mcpEndpointUri ||
+        existing.provider_id !== providerId)
     ) {
-      throw new LlamaStackError('conflict', `toolgroup '${toolgroupId}' already exists`);
+      throw new LlamaStackError(
+        'conflict',
+        `toolgroup '${toolgroupId}' already exists`,
+      );
     }
     this.hold(toolgroupId, mcpEndpointUri, providerId);
   }
 
-  async unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'> {
+  async unregisterToolgroup(
+    toolgroupId: string,
+  ): Promise<'unregistered' | 'absent'> {
     this.calls.push(`unregister ${toolgroupId}`);
     this.failIfTold('unregister', toolgroupId);
     return this.toolgroups.delete(toolgroupId) ? 'unregistered' : 'absent';
@@ -105,7 +133,9 @@ class FakeToolgroups implements ToolgroupsApi {
   async listToolgroups(): Promise<Toolgroup[]> {
     this.calls.push('list');
     this.failIfTold('list');
-    return [...this.toolgroups.values()].map(toolgroup => structuredClone(toolgroup));
+    return [...this.toolgroups.values()].map(toolgroup =>
+      structuredClone(toolgroup),
+    );
   }
 
   async listTools(toolgroupId: string): Promise<ToolDef[] | 'absent'> {
@@ -126,7 +156,10 @@ class FakeToolgroups implements ToolgroupsApi {
       throw failure;
     }
     if (failure) {
-      throw new LlamaStackError(failure, `Llama Stack failed (${failure}) on ${operation}`);
+      throw new LlamaStackError(
+        failure,
+        `Llama Stack failed (${failure}) on ${operation}`,
+      );
     }
   }
 }
@@ -160,8 +193,8 @@ describe('Reconciler', () => {
   }
 
   /**
-   * Stores a server in `state` through the store's own operations, as the API would leave it; stale
-   * ones are aged as if a crash had left them long ago.
+   * Stores a server in `state` through the store's own operations, as the API
+   * would leave it; stale ones are aged as if a crash had left them long ago.
    */
   async function stored(
     name: string,
@@ -188,7 +221,9 @@ describe('Reconciler', () => {
 
   /** The state of each stored server, by name. */
   async function states(): Promise<Record<string, McpServerState>> {
-    return Object.fromEntries((await store.list()).map(record => [record.name, record.state]));
+    return Object.fromEntries(
+      (await store.list()).map(record => [record.name, record.state]),
+    );
   }
 
   describe('with toolgroup sync', () => {
@@ -204,7 +239,10 @@ describe('Reconciler', () => {
           provider_id: PROVIDER,
           mcp_endpoint: { uri: URL_A },
         });
-        expect(await store.get('alpha')).toMatchObject({ state: 'registered', url: URL_A });
+        expect(await store.get('alpha')).toMatchObject({
+          state: 'registered',
+          url: URL_A,
+        });
         expect((await store.get('alpha'))!.statusMessage).toBeUndefined();
       });
 
@@ -243,7 +281,10 @@ describe('Reconciler', () => {
 
         await reconcile();
 
-        expect(llamaStack.changes()).toEqual([`register alpha ${URL_A}`, 'unregister alpha']);
+        expect(llamaStack.changes()).toEqual([
+          `register alpha ${URL_A}`,
+          'unregister alpha',
+        ]);
         expect(llamaStack.held()).toEqual({});
         expect(await store.list()).toEqual([]);
       });
@@ -283,7 +324,8 @@ describe('Reconciler', () => {
       });
 
       it('is left untouched while it is fresh, whether Llama Stack holds it or not', async () => {
-        // A register may still be under way: neither completing nor rolling back is safe yet.
+        // A register may still be under way: neither completing nor rolling
+        // back is safe yet.
         const held = await stored('alpha', URL_A, 'pending');
         const missing = await stored('beta', URL_B, 'pending');
         llamaStack.hold('alpha', URL_A);
@@ -298,7 +340,10 @@ describe('Reconciler', () => {
 
     describe('an updating server', () => {
       it('is committed when stale and Llama Stack holds it with the new URL', async () => {
-        await stored('alpha', URL_A, 'updating', { stale: true, updatedTo: TO_B });
+        await stored('alpha', URL_A, 'updating', {
+          stale: true,
+          updatedTo: TO_B,
+        });
         llamaStack.hold('alpha', URL_B);
 
         await reconcile();
@@ -311,7 +356,10 @@ describe('Reconciler', () => {
       });
 
       it('is reverted and registered again when Llama Stack holds neither URL', async () => {
-        await stored('alpha', URL_A, 'updating', { stale: true, updatedTo: TO_B });
+        await stored('alpha', URL_A, 'updating', {
+          stale: true,
+          updatedTo: TO_B,
+        });
 
         await reconcile();
 
@@ -323,18 +371,27 @@ describe('Reconciler', () => {
       });
 
       it('is reverted, keeping the old toolgroup Llama Stack still holds', async () => {
-        await stored('alpha', URL_A, 'updating', { stale: true, updatedTo: TO_B });
+        await stored('alpha', URL_A, 'updating', {
+          stale: true,
+          updatedTo: TO_B,
+        });
         llamaStack.hold('alpha', URL_A);
 
         await reconcile();
 
-        expect(await store.get('alpha')).toMatchObject({ state: 'registered', url: URL_A });
+        expect(await store.get('alpha')).toMatchObject({
+          state: 'registered',
+          url: URL_A,
+        });
         expect(llamaStack.held()).toEqual({ alpha: URL_A });
         expect(llamaStack.changes()).toEqual([]);
       });
 
       it('is reverted and marked in conflict when Llama Stack holds another URL', async () => {
-        await stored('alpha', URL_A, 'updating', { stale: true, updatedTo: TO_B });
+        await stored('alpha', URL_A, 'updating', {
+          stale: true,
+          updatedTo: TO_B,
+        });
         llamaStack.hold('alpha', FOREIGN_URL);
 
         await reconcile();
@@ -349,7 +406,9 @@ describe('Reconciler', () => {
       });
 
       it('is left untouched while it is fresh', async () => {
-        const record = await stored('alpha', URL_A, 'updating', { updatedTo: TO_B });
+        const record = await stored('alpha', URL_A, 'updating', {
+          updatedTo: TO_B,
+        });
 
         await reconcile();
 
@@ -401,7 +460,8 @@ describe('Reconciler', () => {
       });
 
       it('keeps its record when unregistering fails; the others are still synced', async () => {
-        // Removing the record first would leave a toolgroup that nothing would ever remove.
+        // Removing the record first would leave a toolgroup that nothing would
+        // ever remove.
         await stored('alpha', URL_A, 'deleting', { stale: true });
         await stored('beta', URL_B, 'registered');
         llamaStack.hold('alpha', URL_A);
@@ -409,7 +469,10 @@ describe('Reconciler', () => {
 
         await expect(reconcile()).resolves.toBeUndefined();
 
-        expect(await states()).toEqual({ alpha: 'deleting', beta: 'registered' });
+        expect(await states()).toEqual({
+          alpha: 'deleting',
+          beta: 'registered',
+        });
         expect(llamaStack.held()).toEqual({ alpha: URL_A, beta: URL_B });
       });
     });
@@ -431,7 +494,9 @@ describe('Reconciler', () => {
 
         expect(llamaStack.held()).toEqual({ docs: FOREIGN_URL });
         expect(llamaStack.changes()).toEqual([]);
-        expect(await store.listConfigStatuses()).toEqual(new Map([['docs', MESSAGES.conflict]]));
+        expect(await store.listConfigStatuses()).toEqual(
+          new Map([['docs', MESSAGES.conflict]]),
+        );
       });
 
       it('have their failure status cleared once Llama Stack holds their URL', async () => {
@@ -451,17 +516,24 @@ describe('Reconciler', () => {
 
         await reconcile({ staticServers: [spec('docs', URL_A)] });
 
-        expect(await store.listConfigStatuses()).toEqual(new Map([['docs', MESSAGES.rejected]]));
+        expect(await store.listConfigStatuses()).toEqual(
+          new Map([['docs', MESSAGES.rejected]]),
+        );
         expect(llamaStack.held()).toEqual({});
       });
 
       it('shadow a stored server of their name, which is neither synced nor settled', async () => {
         const registered = await stored('docs', URL_B, 'registered');
-        const pending = await stored('tickets', URL_B, 'pending', { stale: true });
+        const pending = await stored('tickets', URL_B, 'pending', {
+          stale: true,
+        });
 
-        await reconcile({ staticServers: [spec('docs', URL_A), spec('tickets', URL_A)] });
+        await reconcile({
+          staticServers: [spec('docs', URL_A), spec('tickets', URL_A)],
+        });
 
-        // The stored ones would be marked in conflict, or rolled back, if they were synced.
+        // The stored ones would be marked in conflict, or rolled back, if they
+        // were synced.
         expect(await store.list()).toEqual([registered, pending]);
         expect(llamaStack.held()).toEqual({ docs: URL_A, tickets: URL_A });
       });
@@ -476,7 +548,9 @@ describe('Reconciler', () => {
         const before = await store.list();
         llamaStack.failOn('list', 'unavailable');
 
-        await expect(reconcile({ staticServers: [spec('docs', URL_A)] })).resolves.toBeUndefined();
+        await expect(
+          reconcile({ staticServers: [spec('docs', URL_A)] }),
+        ).resolves.toBeUndefined();
 
         expect(await store.list()).toEqual(before);
         expect(await store.listConfigStatuses()).toEqual(new Map());
@@ -484,7 +558,8 @@ describe('Reconciler', () => {
       });
 
       it('changes nothing when Llama Stack has no toolgroups API and sync is enabled', async () => {
-        // Only `auto` mode falls back to working without sync; `enabled` must not settle silently.
+        // Only `auto` mode falls back to working without sync; `enabled` must
+        // not settle silently.
         await stored('alpha', URL_A, 'pending', { stale: true });
         const before = await store.list();
         llamaStack.failOn('list', 'no-toolgroups-api');
@@ -495,7 +570,12 @@ describe('Reconciler', () => {
         expect(llamaStack.changes()).toEqual([]);
       });
 
-      it.each(['rejected', 'unavailable', 'conflict', 'no-toolgroups-api'] as const)(
+      it.each([
+        'rejected',
+        'unavailable',
+        'conflict',
+        'no-toolgroups-api',
+      ] as const)(
         'stores the fixed message when one registration fails (%s), and the others go on',
         async failure => {
           await stored('alpha', URL_A, 'registered');
@@ -510,7 +590,9 @@ describe('Reconciler', () => {
           });
           expect((await store.get('beta'))!.statusMessage).toBeUndefined();
           expect(llamaStack.held()).toEqual({ beta: URL_B, docs: URL_A });
-          expect(await store.listConfigStatuses()).toEqual(new Map([['docs', undefined]]));
+          expect(await store.listConfigStatuses()).toEqual(
+            new Map([['docs', undefined]]),
+          );
         },
       );
 
@@ -522,18 +604,26 @@ describe('Reconciler', () => {
 
         await expect(reconcile()).resolves.toBeUndefined();
 
-        expect((await store.get('alpha'))!.statusMessage).toBe(MESSAGES.unavailable);
+        expect((await store.get('alpha'))!.statusMessage).toBe(
+          MESSAGES.unavailable,
+        );
         expect(llamaStack.held()).toEqual({ beta: URL_B });
       });
     });
   });
 
   describe('without toolgroup sync', () => {
-    /** One server in each state, stale and fresh: SETTLED is where a run must leave them. */
+    /**
+     * One server in each state, stale and fresh: SETTLED is where a run must
+     * leave them.
+     */
     async function storeOneOfEach() {
       await stored('registered', URL_A, 'registered');
       await stored('stale-pending', URL_A, 'pending', { stale: true });
-      await stored('stale-updating', URL_A, 'updating', { stale: true, updatedTo: TO_B });
+      await stored('stale-updating', URL_A, 'updating', {
+        stale: true,
+        updatedTo: TO_B,
+      });
       await stored('stale-deleting', URL_A, 'deleting', { stale: true });
       await stored('fresh-pending', URL_A, 'pending');
       await stored('fresh-updating', URL_A, 'updating', { updatedTo: TO_B });
@@ -552,7 +642,10 @@ describe('Reconciler', () => {
     it('settles interrupted operations, calling no Llama Stack, in disabled mode', async () => {
       await storeOneOfEach();
 
-      await reconcile({ mode: 'disabled', staticServers: [spec('docs', URL_A)] });
+      await reconcile({
+        mode: 'disabled',
+        staticServers: [spec('docs', URL_A)],
+      });
 
       expect(await states()).toEqual(SETTLED);
       // The update is kept: there is no Llama Stack to disagree with it.
@@ -574,7 +667,8 @@ describe('Reconciler', () => {
     });
 
     it('settles interrupted operations in auto mode when the list finds no API', async () => {
-      // The probe did not answer, so sync looked active until the list said otherwise.
+      // The probe did not answer, so sync looked active until the list said
+      // otherwise.
       await storeOneOfEach();
       llamaStack.failOn('probe', 'unavailable');
       llamaStack.failOn('list', 'no-toolgroups-api');

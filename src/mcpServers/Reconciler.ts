@@ -1,15 +1,24 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
-import { LlamaStackError, LlamaStackFailure, Toolgroup, ToolgroupsApi } from '../upstream/llamaStack/LlamaStackClient';
+import {
+  LlamaStackError,
+  LlamaStackFailure,
+  Toolgroup,
+  ToolgroupsApi,
+} from '../upstream/llamaStack/LlamaStackClient';
 import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
 import { McpServerSpec } from './types';
 
-/** The fixed texts of `status_message`; Llama Stack's own answer goes to the log only. */
+/**
+ * The fixed texts of `status_message`; Llama Stack's own answer goes to the log
+ * only.
+ */
 const SYNC_FAILURE_MESSAGES: Record<LlamaStackFailure, string> = {
   conflict: 'Llama Stack holds a different toolgroup with this name',
   rejected: 'Llama Stack rejected the registration',
-  unavailable: 'Llama Stack was unavailable at the last attempt; it will be retried',
+  unavailable:
+    'Llama Stack was unavailable at the last attempt; it will be retried',
   'no-toolgroups-api': 'Llama Stack has no toolgroups API',
 };
 
@@ -20,7 +29,8 @@ export interface ReconcilerOptions {
   staticServers: McpServerSpec[];
   logger: LoggerService;
   /**
-   * A `pending` or `deleting` record older than this was left by a crash: no request takes longer.
+   * A `pending` or `deleting` record older than this was left by a crash: no
+   * request takes longer.
    */
   staleAfterMs: number;
   /** Calls to Llama Stack under way at once. */
@@ -37,16 +47,19 @@ interface Counts {
 }
 
 /**
- * Brings Llama Stack in line with the database and app-config, which are the truth: registers what it
- * misses (it restarted empty, or was down), finishes or rolls back what a crash interrupted, and never
- * removes a toolgroup the plugin did not create. Runs on one replica at a time (scheduler task).
+ * Brings Llama Stack in line with the database and app-config, which are the
+ * truth: registers what it misses (it restarted empty, or was down), finishes
+ * or rolls back what a crash interrupted, and never removes a toolgroup the
+ * plugin did not create. Runs on one replica at a time (scheduler task).
  */
 export class Reconciler {
   private readonly staticNames: Set<string>;
   private llamaStackWasUnavailable = false;
 
   constructor(private readonly options: ReconcilerOptions) {
-    this.staticNames = new Set(options.staticServers.map(server => server.name));
+    this.staticNames = new Set(
+      options.staticServers.map(server => server.name),
+    );
   }
 
   async run(): Promise<void> {
@@ -59,9 +72,18 @@ export class Reconciler {
         await this.settleWithoutSync(staleBefore, started);
         return;
       }
-      held = new Map((await llamaStack.listToolgroups()).map(toolgroup => [toolgroup.identifier, toolgroup]));
+      held = new Map(
+        (await llamaStack.listToolgroups()).map(toolgroup => [
+          toolgroup.identifier,
+          toolgroup,
+        ]),
+      );
     } catch (error) {
-      if (error instanceof LlamaStackError && error.failure === 'no-toolgroups-api' && sync.apiMissing()) {
+      if (
+        error instanceof LlamaStackError &&
+        error.failure === 'no-toolgroups-api' &&
+        sync.apiMissing()
+      ) {
         await this.settleWithoutSync(staleBefore, started);
         return;
       }
@@ -69,11 +91,13 @@ export class Reconciler {
         this.llamaStackWasUnavailable = true;
         logger.warn(
           `Could not reach Llama Stack to sync MCP servers (${staticServers.length} from app-config); ` +
-              'they will be registered once it answers',
+            'they will be registered once it answers',
           toError(error),
         );
       }
-      logger.info('Reconcile of MCP servers skipped: Llama Stack is unavailable');
+      logger.info(
+        'Reconcile of MCP servers skipped: Llama Stack is unavailable',
+      );
       return;
     }
     if (this.llamaStackWasUnavailable) {
@@ -81,8 +105,18 @@ export class Reconciler {
       logger.info('Llama Stack answers again; syncing MCP servers');
     }
 
-    const counts: Counts = { checked: 0, registered: 0, completed: 0, rolledBack: 0, deleted: 0, failed: 0 };
-    const [records, configStatuses] = await Promise.all([store.list(), store.listConfigStatuses()]);
+    const counts: Counts = {
+      checked: 0,
+      registered: 0,
+      completed: 0,
+      rolledBack: 0,
+      deleted: 0,
+      failed: 0,
+    };
+    const [records, configStatuses] = await Promise.all([
+      store.list(),
+      store.listConfigStatuses(),
+    ]);
     const jobs = [
       ...staticServers.map(server => ({
         name: server.name,
@@ -91,7 +125,10 @@ export class Reconciler {
       ...records
         // A config server shadows a stored one of the same name.
         .filter(record => !this.staticNames.has(record.name))
-        .map(record => ({ name: record.name, run: () => this.syncRecord(record, held, staleBefore, counts) })),
+        .map(record => ({
+          name: record.name,
+          run: () => this.syncRecord(record, held, staleBefore, counts),
+        })),
     ];
     await runLimited(jobs, this.options.parallelism, async job => {
       counts.checked += 1;
@@ -99,7 +136,10 @@ export class Reconciler {
         await job.run();
       } catch (error) {
         counts.failed += 1;
-        logger.warn(`Reconcile of MCP server '${job.name}' failed`, toError(error));
+        logger.warn(
+          `Reconcile of MCP server '${job.name}' failed`,
+          toError(error),
+        );
       }
     });
 
@@ -111,7 +151,10 @@ export class Reconciler {
     );
   }
 
-  /** Without toolgroup sync there is nothing to ask Llama Stack: interrupted operations just finish. */
+  /**
+   * Without toolgroup sync there is nothing to ask Llama Stack: interrupted
+   * operations just finish.
+   */
   private async settleWithoutSync(staleBefore: number, started: number) {
     const { store, logger, sync } = this.options;
     let completed = 0;
@@ -120,11 +163,20 @@ export class Reconciler {
       if (Date.parse(record.stateChangedAt) >= staleBefore) {
         continue;
       }
-      if (record.state === 'pending' && (await store.transition(record.id, 'pending', 'registered'))) {
+      if (
+        record.state === 'pending' &&
+        (await store.transition(record.id, 'pending', 'registered'))
+      ) {
         completed += 1;
-      } else if (record.state === 'updating' && (await store.settleUpdate(record.id, 'commit'))) {
+      } else if (
+        record.state === 'updating' &&
+        (await store.settleUpdate(record.id, 'commit'))
+      ) {
         completed += 1;
-      } else if (record.state === 'deleting' && (await store.remove(record.id))) {
+      } else if (
+        record.state === 'deleting' &&
+        (await store.remove(record.id))
+      ) {
         deleted += 1;
       }
     }
@@ -143,8 +195,12 @@ export class Reconciler {
     const toolgroup = held.get(server.name);
     let message: string | undefined;
     if (toolgroup) {
-      // Left alone when different: it may belong to someone else (lightspeed-stack registers its own).
-      message = endpointOf(toolgroup) === server.url ? undefined : SYNC_FAILURE_MESSAGES.conflict;
+      // Left alone when different: it may belong to someone else
+      // (lightspeed-stack registers its own).
+      message =
+        endpointOf(toolgroup) === server.url
+          ? undefined
+          : SYNC_FAILURE_MESSAGES.conflict;
     } else {
       message = await this.register(server, counts);
     }
@@ -153,10 +209,16 @@ export class Reconciler {
     }
   }
 
-  private async syncRecord(record: McpServerRecord, held: Map<string, Toolgroup>, staleBefore: number, counts: Counts) {
+  private async syncRecord(
+    record: McpServerRecord,
+    held: Map<string, Toolgroup>,
+    staleBefore: number,
+    counts: Counts,
+  ) {
     const { store, llamaStack } = this.options;
     const toolgroup = held.get(record.name);
-    const ours = toolgroup !== undefined && endpointOf(toolgroup) === record.url;
+    const ours =
+      toolgroup !== undefined && endpointOf(toolgroup) === record.url;
     const stale = Date.parse(record.stateChangedAt) < staleBefore;
 
     if (record.state === 'registered') {
@@ -169,12 +231,17 @@ export class Reconciler {
       if (message !== record.statusMessage) {
         await store.setStatusMessage(record.id, message);
       }
-      if (!toolgroup && !message && (await store.get(record.name))?.id !== record.id) {
+      if (
+        !toolgroup &&
+        !message &&
+        (await store.get(record.name))?.id !== record.id
+      ) {
         // Deleted while we registered it: take our toolgroup back out.
         await llamaStack.unregisterToolgroup(record.name);
       }
     } else if (record.state === 'pending' && stale) {
-      // A register that never answered: complete it if Llama Stack got it, otherwise roll it back.
+      // A register that never answered: complete it if Llama Stack got it,
+      // otherwise roll it back.
       if (ours) {
         await store.transition(record.id, 'pending', 'registered');
         counts.completed += 1;
@@ -183,8 +250,9 @@ export class Reconciler {
         counts.rolledBack += 1;
       }
     } else if (record.state === 'updating' && stale) {
-      // An update that never answered: keep it if Llama Stack got the new toolgroup, otherwise put the old
-      // fields back and sync them like any registered server.
+      // An update that never answered: keep it if Llama Stack got the new
+      // toolgroup, otherwise put the old fields back and sync them like any
+      // registered server.
       if (ours) {
         await store.settleUpdate(record.id, 'commit');
         counts.completed += 1;
@@ -197,7 +265,8 @@ export class Reconciler {
         await this.syncRecord(reverted, held, staleBefore, counts);
       }
     } else if (record.state === 'deleting' && stale) {
-      // A delete that never answered: finish it, without touching a toolgroup that is not ours.
+      // A delete that never answered: finish it, without touching a toolgroup
+      // that is not ours.
       if (ours) {
         await llamaStack.unregisterToolgroup(record.name);
       }
@@ -206,8 +275,14 @@ export class Reconciler {
     }
   }
 
-  /** Registers the toolgroup; resolves the failure message, or undefined on success. */
-  private async register(server: McpServerSpec, counts: Counts): Promise<string | undefined> {
+  /**
+   * Registers the toolgroup; resolves the failure message, or undefined on
+   * success.
+   */
+  private async register(
+    server: McpServerSpec,
+    counts: Counts,
+  ): Promise<string | undefined> {
     try {
       await this.options.llamaStack.registerToolgroup({
         toolgroupId: server.name,
@@ -221,7 +296,10 @@ export class Reconciler {
         throw error;
       }
       counts.failed += 1;
-      this.options.logger.warn(`Could not register MCP server '${server.name}' in Llama Stack`, error);
+      this.options.logger.warn(
+        `Could not register MCP server '${server.name}' in Llama Stack`,
+        error,
+      );
       return SYNC_FAILURE_MESSAGES[error.failure];
     }
   }
@@ -232,12 +310,18 @@ function endpointOf(toolgroup: Toolgroup): string | undefined {
 }
 
 /** Runs `work` over the items with at most `limit` under way at once. */
-async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+) {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       await work(items[next++]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
 }

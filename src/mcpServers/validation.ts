@@ -57,7 +57,10 @@ function noCaseInsensitiveDuplicates(names: string[], ctx: z.RefinementCtx) {
   for (const name of names) {
     const lower = name.toLowerCase();
     if (seen.has(lower)) {
-      ctx.addIssue({ code: 'custom', message: `must not name '${name}' twice (header names are case-insensitive)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must not name '${name}' twice (header names are case-insensitive)`,
+      });
       return;
     }
     seen.add(lower);
@@ -65,15 +68,38 @@ function noCaseInsensitiveDuplicates(names: string[], ctx: z.RefinementCtx) {
 }
 
 const authorizationHeadersSchema = z
-  // zod drops a `__proto__` key while building the record, which would lose the header silently.
-  .custom(value => !(value && typeof value === 'object' && Object.hasOwn(value, '__proto__')), {
-    message: "must not use '__proto__' as a header name",
-  })
-  .pipe(z.record(headerNameSchema, z.enum(AUTHORIZATION_KINDS, { message: `values must be one of ${AUTHORIZATION_KINDS.join(', ')}` }), {
-    message: 'must be an object of header name to client, kubernetes or oauth',
-  }))
-  .refine(value => Object.keys(value).length <= 16, 'must have at most 16 entries')
-  .superRefine((value, ctx) => noCaseInsensitiveDuplicates(Object.keys(value), ctx));
+  // zod drops a `__proto__` key while building the record, which would lose the
+  // header silently.
+  .custom(
+    value =>
+      !(
+        value &&
+        typeof value === 'object' &&
+        Object.hasOwn(value, '__proto__')
+      ),
+    {
+      message: "must not use '__proto__' as a header name",
+    },
+  )
+  .pipe(
+    z.record(
+      headerNameSchema,
+      z.enum(AUTHORIZATION_KINDS, {
+        message: `values must be one of ${AUTHORIZATION_KINDS.join(', ')}`,
+      }),
+      {
+        message:
+          'must be an object of header name to client, kubernetes or oauth',
+      },
+    ),
+  )
+  .refine(
+    value => Object.keys(value).length <= 16,
+    'must have at most 16 entries',
+  )
+  .superRefine((value, ctx) =>
+    noCaseInsensitiveDuplicates(Object.keys(value), ctx),
+  );
 
 const headersSchema = z
   .array(headerNameSchema, { message: 'must be an array of header names' })
@@ -82,7 +108,10 @@ const headersSchema = z
 
 const providerIdSchema = z
   .string({ message: 'must be a string' })
-  .regex(PROVIDER_ID_PATTERN, 'must be 1-128 characters of letters, digits, ".", "_", ":" and "-"');
+  .regex(
+    PROVIDER_ID_PATTERN,
+    'must be 1-128 characters of letters, digits, ".", "_", ":" and "-"',
+  );
 
 const timeoutSchema = z
   .number({ message: 'must be a number' })
@@ -90,7 +119,10 @@ const timeoutSchema = z
   .min(1, 'must be at least 1 second')
   .max(3600, 'must be at most 3600 seconds');
 
-/** The body of POST /v1/mcp-servers, in the snake_case wire format of lightspeed-stack. */
+/**
+ * The body of POST /v1/mcp-servers, in the snake_case wire format of
+ * lightspeed-stack.
+ */
 const registerRequestSchema = z
   .object(
     {
@@ -106,7 +138,10 @@ const registerRequestSchema = z
   )
   .strict();
 
-/** The body of PATCH /v1/mcp-servers/{name}: the fields to change; null removes an optional one. */
+/**
+ * The body of PATCH /v1/mcp-servers/{name}: the fields to change; null removes
+ * an optional one.
+ */
 const patchRequestSchema = z
   .object(
     {
@@ -120,7 +155,10 @@ const patchRequestSchema = z
   )
   .strict();
 
-/** A static server of lightspeedMcp.mcpServers: the same rules, in app-config's camelCase. */
+/**
+ * A static server of lightspeedMcp.mcpServers: the same rules, in app-config's
+ * camelCase.
+ */
 const staticServerSchema = z
   .object(
     {
@@ -135,7 +173,10 @@ const staticServerSchema = z
   )
   .strict();
 
-/** One line per problem, each naming the field, so a user can fix the input without guessing. */
+/**
+ * One line per problem, each naming the field, so a user can fix the input
+ * without guessing.
+ */
 function describeIssues(error: z.ZodError, subject: string): string {
   const problems = error.issues.map(issue => {
     if (issue.code === 'unrecognized_keys') {
@@ -148,8 +189,9 @@ function describeIssues(error: z.ZodError, subject: string): string {
 }
 
 /**
- * Parses a register body, filling in the default provider, or throws an InputError naming the field.
- * `check`: whether the server must pass a connection check first.
+ * Parses a register body, filling in the default provider, or throws an
+ * InputError naming the field. `check`: whether the server must pass a
+ * connection check first.
  */
 export function parseRegisterRequest(
   body: unknown,
@@ -157,7 +199,9 @@ export function parseRegisterRequest(
 ): { spec: McpServerSpec; check: boolean } {
   const result = registerRequestSchema.safeParse(body);
   if (!result.success) {
-    throw new InputError(`Invalid MCP server: ${describeIssues(result.error, 'request body')}`);
+    throw new InputError(
+      `Invalid MCP server: ${describeIssues(result.error, 'request body')}`,
+    );
   }
   const value = result.data;
   return {
@@ -177,7 +221,9 @@ export function parseRegisterRequest(
 export function parsePatchRequest(body: unknown): McpServerPatch {
   const result = patchRequestSchema.safeParse(body);
   if (!result.success) {
-    throw new InputError(`Invalid change of MCP server: ${describeIssues(result.error, 'request body')}`);
+    throw new InputError(
+      `Invalid change of MCP server: ${describeIssues(result.error, 'request body')}`,
+    );
   }
   const value = result.data;
   if (Object.keys(value).length === 0) {
@@ -187,22 +233,31 @@ export function parsePatchRequest(body: unknown): McpServerPatch {
     );
   }
   const patch: McpServerPatch = {};
-  // Present keys only: a key that is there with undefined removes the field, one left out keeps it.
+  // Present keys only: a key that is there with undefined removes the field,
+  // one left out keeps it.
   if (value.url !== undefined) patch.url = value.url;
   if (value.provider_id !== undefined) patch.providerId = value.provider_id;
-  if (value.authorization_headers !== undefined) patch.authorizationHeaders = value.authorization_headers ?? undefined;
+  if (value.authorization_headers !== undefined)
+    patch.authorizationHeaders = value.authorization_headers ?? undefined;
   if (value.headers !== undefined) patch.headers = value.headers ?? undefined;
   if (value.timeout !== undefined) patch.timeout = value.timeout ?? undefined;
   return patch;
 }
 
 /**
- * Parses one entry of lightspeedMcp.mcpServers; `location` names the entry in the error.
+ * Parses one entry of lightspeedMcp.mcpServers; `location` names the entry in
+ * the error.
  */
-export function parseStaticServer(value: unknown, defaultProviderId: string, location: string): McpServerSpec {
+export function parseStaticServer(
+  value: unknown,
+  defaultProviderId: string,
+  location: string,
+): McpServerSpec {
   const result = staticServerSchema.safeParse(value);
   if (!result.success) {
-    throw new InputError(`Invalid MCP server at ${location}: ${describeIssues(result.error, 'entry')}`);
+    throw new InputError(
+      `Invalid MCP server at ${location}: ${describeIssues(result.error, 'entry')}`,
+    );
   }
   const entry = result.data;
   return { ...entry, providerId: entry.providerId ?? defaultProviderId };
@@ -212,7 +267,9 @@ export function parseStaticServer(value: unknown, defaultProviderId: string, loc
 export function parseName(name: string): string {
   const result = nameSchema.safeParse(name);
   if (!result.success) {
-    throw new InputError(`Invalid MCP server name: 'name' ${result.error.issues[0].message}`);
+    throw new InputError(
+      `Invalid MCP server name: 'name' ${result.error.issues[0].message}`,
+    );
   }
   return result.data;
 }

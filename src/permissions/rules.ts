@@ -1,4 +1,7 @@
-import { createConditionExports, createPermissionRule } from '@backstage/plugin-permission-node';
+import {
+  createConditionExports,
+  createPermissionRule,
+} from '@backstage/plugin-permission-node';
 import { z } from 'zod';
 import { mcpServerResourceRef } from './permissions';
 
@@ -9,20 +12,26 @@ function sameRef(a: string, b: string) {
 
 export const isOwner = createPermissionRule({
   name: 'IS_OWNER',
-  description: 'Allow MCP servers registered by one of the given entity refs. Servers from app-config have no owner.',
+  description:
+    'Allow MCP servers registered by one of the given entity refs. Servers from app-config have no owner.',
   resourceRef: mcpServerResourceRef,
   paramsSchema: z.object({
     claims: z
       .array(z.string())
-      .describe('Entity refs that own a server when they registered it, such as the user ref and its groups'),
+      .describe(
+        'Entity refs that own a server when they registered it, such as the user ref and its groups',
+      ),
   }),
-  apply: (server, { claims }) => server.createdBy !== undefined && claims.some(claim => sameRef(claim, server.createdBy!)),
+  apply: (server, { claims }) =>
+    server.createdBy !== undefined &&
+    claims.some(claim => sameRef(claim, server.createdBy!)),
   toQuery: ({ claims }) => ({ property: 'created_by', values: claims }),
 });
 
 export const hasSource = createPermissionRule({
   name: 'HAS_SOURCE',
-  description: 'Allow MCP servers from the given source: "config" (app-config) or "api" (registered at runtime)',
+  description:
+    'Allow MCP servers from the given source: "config" (app-config) or "api" (registered at runtime)',
   resourceRef: mcpServerResourceRef,
   paramsSchema: z.object({
     source: z.enum(['config', 'api']).describe('Where the server comes from'),
@@ -33,10 +42,14 @@ export const hasSource = createPermissionRule({
 
 export const hasNamePrefix = createPermissionRule({
   name: 'HAS_NAME_PREFIX',
-  description: 'Allow MCP servers whose name starts with the given prefix (case-sensitive), for team namespaces',
+  description:
+    'Allow MCP servers whose name starts with the given prefix (case-sensitive), for team namespaces',
   resourceRef: mcpServerResourceRef,
   paramsSchema: z.object({
-    prefix: z.string().min(1).describe('The start of the server name, for example "team-a-"'),
+    prefix: z
+      .string()
+      .min(1)
+      .describe('The start of the server name, for example "team-a-"'),
   }),
   apply: (server, { prefix }) => server.name.startsWith(prefix),
   toQuery: ({ prefix }) => ({ property: 'name_prefix', value: prefix }),
@@ -44,6 +57,14 @@ export const hasNamePrefix = createPermissionRule({
 
 export const mcpServerRules = { isOwner, hasSource, hasNamePrefix };
 
-/** For permission policies: `mcpServerConditions.isOwner({ claims })` and friends. */
-export const { conditions: mcpServerConditions, createConditionalDecision: createMcpServerConditionalDecision } =
-  createConditionExports({ resourceRef: mcpServerResourceRef, rules: mcpServerRules });
+/**
+ * For permission policies: `mcpServerConditions.isOwner({ claims })` and
+ * friends.
+ */
+export const {
+  conditions: mcpServerConditions,
+  createConditionalDecision: createMcpServerConditionalDecision,
+} = createConditionExports({
+  resourceRef: mcpServerResourceRef,
+  rules: mcpServerRules,
+});

@@ -3,10 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import YAML from 'yaml';
-import {
-  openApiProblems,
-  withOpenApiCheck,
-} from '../testing/openApiValidator';
+import { openApiProblems, withOpenApiCheck } from '../testing/openApiValidator';
 import { spec } from './openapi.generated';
 
 const BASE = '/api/lightspeed-mcp/v1/mcp-servers';
@@ -101,9 +98,9 @@ describe('openApiProblems', () => {
     expect(openApiProblems('GET', `${BASE}/a/b/c`, 404, undefined, {})).toEqual(
       [expect.stringContaining('no path that matches /v1/mcp-servers/a/b/c')],
     );
-    expect(openApiProblems('PUT', `${BASE}/docs`, 404, undefined, {})).toEqual(
-      [expect.stringContaining('has no PUT /v1/mcp-servers/{name}')],
-    );
+    expect(openApiProblems('PUT', `${BASE}/docs`, 404, undefined, {})).toEqual([
+      expect.stringContaining('has no PUT /v1/mcp-servers/{name}'),
+    ]);
   });
 
   it('matches URL-encoded names, literal segments first', () => {
@@ -131,24 +128,24 @@ describe('openApiProblems', () => {
   it('passes an error body, and fails one with another status', () => {
     const body = errorBody(404, 'NotFoundError', "MCP server 'x' is missing");
 
-    expect(
-      openApiProblems('GET', `${BASE}/x`, 404, JSON_TYPE, body),
-    ).toEqual([]);
+    expect(openApiProblems('GET', `${BASE}/x`, 404, JSON_TYPE, body)).toEqual(
+      [],
+    );
     expect(
       openApiProblems('GET', `${BASE}/x`, 404, JSON_TYPE, { error: 'x' }),
     ).not.toEqual([]);
-    expect(
-      openApiProblems('GET', `${BASE}/x`, 403, JSON_TYPE, body),
-    ).toEqual([expect.stringContaining('/response/statusCode is 404')]);
+    expect(openApiProblems('GET', `${BASE}/x`, 403, JSON_TYPE, body)).toEqual([
+      expect.stringContaining('/response/statusCode is 404'),
+    ]);
   });
 
   it('checks only the status of an answer that is not JSON', () => {
-    expect(
-      openApiProblems('GET', BASE, 401, 'text/html', '<p>no</p>'),
-    ).toEqual([]);
-    expect(
-      openApiProblems('GET', BASE, 404, 'text/html', '<p>no</p>'),
-    ).toEqual([expect.stringContaining('does not list 404')]);
+    expect(openApiProblems('GET', BASE, 401, 'text/html', '<p>no</p>')).toEqual(
+      [],
+    );
+    expect(openApiProblems('GET', BASE, 404, 'text/html', '<p>no</p>')).toEqual(
+      [expect.stringContaining('does not list 404')],
+    );
   });
 
   it('leaves paths outside the plugin alone', () => {

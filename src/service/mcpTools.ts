@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { McpServer } from '../mcpServers/types';
 
 /**
- * The `tools` entries of a Llama Stack Responses request (`POST /v1/responses`), the way lightspeed-stack
- * passes MCP servers to Llama Stack 0.7+ per query.
+ * The `tools` entries of a Llama Stack Responses request (`POST
+ * /v1/responses`), the way lightspeed-stack passes MCP servers to Llama Stack
+ * 0.7+ per query.
  */
 export interface McpTool {
   type: 'mcp';
@@ -22,21 +23,29 @@ export interface SkippedServer {
   reason: string;
 }
 
-/** `{ "<server name>": { "<header>": "<value>" } }`, as lightspeed-stack's query path takes it. */
+/**
+ * `{ "<server name>": { "<header>": "<value>" } }`, as lightspeed-stack's query
+ * path takes it.
+ */
 export type McpHeaders = Record<string, Record<string, string>>;
 
 export const MCP_HEADERS_LIMIT_BYTES = 8 * 1024;
 
 const mcpHeadersSchema = z.record(z.string(), z.record(z.string(), z.string()));
 
-/** Never copied from the caller's request: they carry the caller's Backstage credentials. */
+/**
+ * Never copied from the caller's request: they carry the caller's Backstage
+ * credentials.
+ */
 const NEVER_PROPAGATED = new Set(['authorization', 'cookie', 'mcp-headers']);
 
 /**
- * Parses the caller's `MCP-HEADERS` request header. Its messages never repeat what was sent: the
- * values are secrets.
+ * Parses the caller's `MCP-HEADERS` request header. Its messages never repeat
+ * what was sent: the values are secrets.
  */
-export function parseMcpHeaders(raw: string | string[] | undefined): McpHeaders {
+export function parseMcpHeaders(
+  raw: string | string[] | undefined,
+): McpHeaders {
   if (raw === undefined) {
     return {};
   }
@@ -44,7 +53,9 @@ export function parseMcpHeaders(raw: string | string[] | undefined): McpHeaders 
     throw new InputError('MCP-HEADERS must be sent at most once');
   }
   if (Buffer.byteLength(raw) > MCP_HEADERS_LIMIT_BYTES) {
-    throw new InputError(`MCP-HEADERS must be at most ${MCP_HEADERS_LIMIT_BYTES / 1024} KiB`);
+    throw new InputError(
+      `MCP-HEADERS must be at most ${MCP_HEADERS_LIMIT_BYTES / 1024} KiB`,
+    );
   }
   let value: unknown;
   try {
@@ -62,8 +73,9 @@ export function parseMcpHeaders(raw: string | string[] | undefined): McpHeaders 
 }
 
 /**
- * The tools a chat backend passes to Llama Stack for these servers. A server whose authorization header
- * has no value in MCP-HEADERS is left out and named in `skipped`, with a fixed reason.
+ * The tools a chat backend passes to Llama Stack for these servers. A server
+ * whose authorization header has no value in MCP-HEADERS is left out and named
+ * in `skipped`, with a fixed reason.
  */
 export function toMcpTools(
   servers: McpServer[],
@@ -79,7 +91,9 @@ export function toMcpTools(
     let authorization: string | undefined;
     let missing: string | undefined;
 
-    for (const [header, kind] of Object.entries(server.authorizationHeaders ?? {})) {
+    for (const [header, kind] of Object.entries(
+      server.authorizationHeaders ?? {},
+    )) {
       const value = supplied[header.toLowerCase()];
       if (!value) {
         missing = `no value for the ${kind} header '${header}' in MCP-HEADERS`;
@@ -116,5 +130,7 @@ export function toMcpTools(
 }
 
 function lowerCaseKeys(values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key.toLowerCase(), value]));
+  return Object.fromEntries(
+    Object.entries(values).map(([key, value]) => [key.toLowerCase(), value]),
+  );
 }

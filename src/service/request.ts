@@ -8,18 +8,29 @@ export const MAX_PAGE_SIZE = 10_000;
 const parseJson = express.json({ limit: BODY_LIMIT_BYTES });
 
 /** express.json, with the plugin's own messages in place of body-parser's. */
-export async function readJsonBody(req: Request, res: Response): Promise<unknown> {
-  // express.json skips other content types and leaves `{}`, which would read as "'name' is missing".
+export async function readJsonBody(
+  req: Request,
+  res: Response,
+): Promise<unknown> {
+  // express.json skips other content types and leaves `{}`, which would read as
+  // "'name' is missing".
   if (!req.is('application/json')) {
-    throw new InputError('Request body must be a JSON object sent as Content-Type: application/json');
+    throw new InputError(
+      'Request body must be a JSON object sent as Content-Type: application/json',
+    );
   }
   await new Promise<void>((resolve, reject) => {
     parseJson(req, res, (error?: unknown) => {
       const status = (error as { status?: number } | undefined)?.status;
       if (status === 413) {
-        reject(new PayloadTooLargeError(`Request body must be at most ${BODY_LIMIT_BYTES / 1024} KiB`));
+        reject(
+          new PayloadTooLargeError(
+            `Request body must be at most ${BODY_LIMIT_BYTES / 1024} KiB`,
+          ),
+        );
       } else if (status === 400) {
-        // body-parser's strict mode also lands here for valid JSON that is not an object or array.
+        // body-parser's strict mode also lands here for valid JSON that is not
+        // an object or array.
         reject(new InputError('Request body must be a JSON object'));
       } else if (error) {
         reject(error);
@@ -31,8 +42,13 @@ export async function readJsonBody(req: Request, res: Response): Promise<unknown
   return req.body;
 }
 
-/** `?limit=N&cursor=C`; undefined without `limit`, which asks for the whole list. */
-export function parsePage(query: Request['query']): { limit: number; cursor?: string } | undefined {
+/**
+ * `?limit=N&cursor=C`; undefined without `limit`, which asks for the whole
+ * list.
+ */
+export function parsePage(
+  query: Request['query'],
+): { limit: number; cursor?: string } | undefined {
   const { limit, cursor } = query;
   if (limit === undefined) {
     if (cursor !== undefined) {
@@ -40,8 +56,15 @@ export function parsePage(query: Request['query']): { limit: number; cursor?: st
     }
     return undefined;
   }
-  if (typeof limit !== 'string' || !/^\d{1,5}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE_SIZE) {
-    throw new InputError(`'limit' must be a whole number from 1 to ${MAX_PAGE_SIZE}`);
+  if (
+    typeof limit !== 'string' ||
+    !/^\d{1,5}$/.test(limit) ||
+    Number(limit) < 1 ||
+    Number(limit) > MAX_PAGE_SIZE
+  ) {
+    throw new InputError(
+      `'limit' must be a whole number from 1 to ${MAX_PAGE_SIZE}`,
+    );
   }
   if (cursor !== undefined && typeof cursor !== 'string') {
     throw new InputError("'cursor' must be given once");

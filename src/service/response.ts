@@ -1,4 +1,9 @@
-import { CheckResult, CheckStatus, LastCheck, McpServer } from '../mcpServers/types';
+import {
+  CheckResult,
+  CheckStatus,
+  LastCheck,
+  McpServer,
+} from '../mcpServers/types';
 
 /** A check on the wire; `tools` only in the answer of a check itself. */
 export interface WireCheck {
@@ -9,7 +14,10 @@ export interface WireCheck {
   message: string;
 }
 
-/** A server on the wire: lightspeed-stack's snake_case fields, plus the plugin's own. */
+/**
+ * A server on the wire: lightspeed-stack's snake_case fields, plus the plugin's
+ * own.
+ */
 export interface WireMcpServer {
   name: string;
   url: string;
@@ -26,7 +34,8 @@ export interface WireMcpServer {
 }
 
 export function toWire(server: McpServer): WireMcpServer {
-  // Plain assignments: this runs once per server of a list, up to tens of thousands per request.
+  // Plain assignments: this runs once per server of a list, up to tens of
+  // thousands per request.
   const wire: WireMcpServer = {
     name: server.name,
     url: server.url,

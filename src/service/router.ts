@@ -2,7 +2,10 @@ import { HttpAuthService } from '@backstage/backend-plugin-api';
 import { InputError } from '@backstage/errors';
 import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
-import { AuthorizedMcpServerService, CallOptions } from '../authorized/AuthorizedMcpServerService';
+import {
+  AuthorizedMcpServerService,
+  CallOptions,
+} from '../authorized/AuthorizedMcpServerService';
 import { spec } from '../schema/openapi.generated';
 import { parseMcpHeaders, toMcpTools } from './mcpTools';
 import { parsePage, readJsonBody } from './request';
@@ -13,15 +16,29 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
 }
 
-/** HTTP only: each route parses its request, calls the authorized layer and maps the answer. */
-export function createRouter({ mcpServers, httpAuth }: RouterOptions): express.Router {
+/**
+ * HTTP only: each route parses its request, calls the authorized layer and maps
+ * the answer.
+ */
+export function createRouter({
+  mcpServers,
+  httpAuth,
+}: RouterOptions): express.Router {
   const router = Router();
 
   async function caller(req: Request): Promise<CallOptions> {
-    return { credentials: await httpAuth.credentials(req, { allow: ['user', 'service'] }), request: req };
+    return {
+      credentials: await httpAuth.credentials(req, {
+        allow: ['user', 'service'],
+      }),
+      request: req,
+    };
   }
 
-  /** The API document; public, like the permission metadata (see the auth policy in plugin.ts). */
+  /**
+   * The API document; public, like the permission metadata (see the auth policy
+   * in plugin.ts).
+   */
   router.get('/openapi.json', (_req, res) => {
     res.json(spec);
   });
@@ -29,18 +46,30 @@ export function createRouter({ mcpServers, httpAuth }: RouterOptions): express.R
   router.post('/v1/mcp-servers', async (req, res) => {
     const body = await readJsonBody(req, res);
     const server = await mcpServers.register(body, await caller(req));
-    res.status(201).json({ ...toWire(server), message: `MCP server '${server.name}' registered successfully` });
+    res.status(201).json({
+      ...toWire(server),
+      message: `MCP server '${server.name}' registered successfully`,
+    });
   });
 
   router.get('/v1/mcp-servers', async (req, res) => {
     const page = parsePage(req.query);
     if (!page) {
-      // Without `limit`, the whole list, as clients of lightspeed-stack's API expect.
-      res.json({ servers: (await mcpServers.list(await caller(req))).map(toWire) });
+      // Without `limit`, the whole list, as clients of lightspeed-stack's API
+      // expect.
+      res.json({
+        servers: (await mcpServers.list(await caller(req))).map(toWire),
+      });
       return;
     }
-    const { servers, nextCursor } = await mcpServers.listPage(page, await caller(req));
-    res.json({ servers: servers.map(toWire), ...(nextCursor && { next_cursor: nextCursor }) });
+    const { servers, nextCursor } = await mcpServers.listPage(
+      page,
+      await caller(req),
+    );
+    res.json({
+      servers: servers.map(toWire),
+      ...(nextCursor && { next_cursor: nextCursor }),
+    });
   });
 
   router.get('/v1/mcp-tools', async (req, res) => {
@@ -54,28 +83,51 @@ export function createRouter({ mcpServers, httpAuth }: RouterOptions): express.R
   });
 
   router.get('/v1/mcp-servers/:name/tools', async (req, res) => {
-    res.json({ tools: await mcpServers.tools(req.params.name, await caller(req)) });
+    res.json({
+      tools: await mcpServers.tools(req.params.name, await caller(req)),
+    });
   });
 
   router.post('/v1/mcp-servers/:name/check', async (req, res) => {
-    res.json(checkToWire(await mcpServers.check(req.params.name, await caller(req))));
+    res.json(
+      checkToWire(await mcpServers.check(req.params.name, await caller(req))),
+    );
   });
 
   router.patch('/v1/mcp-servers/:name', async (req, res) => {
     const body = await readJsonBody(req, res);
-    const server = await mcpServers.update(req.params.name, body, await caller(req));
-    res.json({ ...toWire(server), message: `MCP server '${server.name}' updated successfully` });
+    const server = await mcpServers.update(
+      req.params.name,
+      body,
+      await caller(req),
+    );
+    res.json({
+      ...toWire(server),
+      message: `MCP server '${server.name}' updated successfully`,
+    });
   });
 
   router.delete('/v1/mcp-servers/:name', async (req, res) => {
     const name = await mcpServers.delete(req.params.name, await caller(req));
-    res.json({ name, message: `MCP server '${name}' unregistered successfully` });
+    res.json({
+      name,
+      message: `MCP server '${name}' unregistered successfully`,
+    });
   });
 
-  // Express fails to decode a path like /v1/mcp-servers/%E0%A4%A with a URIError of its own.
-  router.use((error: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    next(error instanceof URIError ? new InputError("Invalid MCP server name: 'name' is not valid URL encoding") : error);
-  });
+  // Express fails to decode a path like /v1/mcp-servers/%E0%A4%A with a
+  // URIError of its own.
+  router.use(
+    (error: unknown, _req: Request, _res: Response, next: NextFunction) => {
+      next(
+        error instanceof URIError
+          ? new InputError(
+              "Invalid MCP server name: 'name' is not valid URL encoding",
+            )
+          : error,
+      );
+    },
+  );
 
   return router;
 }

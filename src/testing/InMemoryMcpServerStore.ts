@@ -1,5 +1,9 @@
 import { PermissionCriteria } from '@backstage/plugin-permission-common';
-import { McpServerFields, McpServerFilter, McpServerSpec } from '../mcpServers/types';
+import {
+  McpServerFields,
+  McpServerFilter,
+  McpServerSpec,
+} from '../mcpServers/types';
 import {
   ListOptions,
   McpServerRecord,
@@ -8,13 +12,17 @@ import {
   StoredCheck,
 } from '../database/McpServerStore';
 
-/** A record as kept: without lastCheck, which get and list join in from the checks. */
+/**
+ * A record as kept: without lastCheck, which get and list join in from the
+ * checks.
+ */
 type StoredRecord = Omit<McpServerRecord, 'lastCheck'>;
 
 /**
- * McpServerStore in memory, with the semantics of DatabaseMcpServerStore (which is the reference:
- * change both together), for unit tests that need no database. Every answer is a copy, as rows read
- * from a database are, so that a test cannot change the store through a record it was given.
+ * McpServerStore in memory, with the semantics of DatabaseMcpServerStore (which
+ * is the reference: change both together), for unit tests that need no
+ * database. Every answer is a copy, as rows read from a database are, so that a
+ * test cannot change the store through a record it was given.
  */
 export class InMemoryMcpServerStore implements McpServerStore {
   private readonly records = new Map<number, StoredRecord>();
@@ -22,7 +30,10 @@ export class InMemoryMcpServerStore implements McpServerStore {
   private readonly checks = new Map<string, StoredCheck>();
   private lastId = 0;
 
-  async claim(server: McpServerSpec, createdBy: string): Promise<McpServerRecord | undefined> {
+  async claim(
+    server: McpServerSpec,
+    createdBy: string,
+  ): Promise<McpServerRecord | undefined> {
     if (this.find(server.name)) {
       return undefined;
     }
@@ -41,7 +52,11 @@ export class InMemoryMcpServerStore implements McpServerStore {
     return this.read(record);
   }
 
-  async transition(id: number, from: McpServerState, to: McpServerState): Promise<boolean> {
+  async transition(
+    id: number,
+    from: McpServerState,
+    to: McpServerState,
+  ): Promise<boolean> {
     const record = this.records.get(id);
     if (record?.state !== from) {
       return false;
@@ -51,7 +66,11 @@ export class InMemoryMcpServerStore implements McpServerStore {
     return true;
   }
 
-  async update(id: number, fields: McpServerFields, previous?: McpServerFields): Promise<boolean> {
+  async update(
+    id: number,
+    fields: McpServerFields,
+    previous?: McpServerFields,
+  ): Promise<boolean> {
     const record = this.records.get(id);
     if (record?.state !== 'registered') {
       return false;
@@ -65,7 +84,10 @@ export class InMemoryMcpServerStore implements McpServerStore {
     return true;
   }
 
-  async settleUpdate(id: number, outcome: 'commit' | 'revert'): Promise<boolean> {
+  async settleUpdate(
+    id: number,
+    outcome: 'commit' | 'revert',
+  ): Promise<boolean> {
     const record = this.records.get(id);
     if (record?.state !== 'updating') {
       return false;
@@ -79,7 +101,10 @@ export class InMemoryMcpServerStore implements McpServerStore {
     return true;
   }
 
-  async setStatusMessage(id: number, message: string | undefined): Promise<void> {
+  async setStatusMessage(
+    id: number,
+    message: string | undefined,
+  ): Promise<void> {
     const record = this.records.get(id);
     if (record) {
       record.statusMessage = message;
@@ -112,7 +137,10 @@ export class InMemoryMcpServerStore implements McpServerStore {
     return new Map(this.configStatuses);
   }
 
-  async setConfigStatus(name: string, message: string | undefined): Promise<void> {
+  async setConfigStatus(
+    name: string,
+    message: string | undefined,
+  ): Promise<void> {
     this.configStatuses.set(name, message);
   }
 
@@ -134,22 +162,27 @@ export class InMemoryMcpServerStore implements McpServerStore {
   }
 
   /**
-   * For tests: moves the record's stateChangedAt `ms` into the past, as if it had been in its state
-   * that long (a record left by a crash).
+   * For tests: moves the record's stateChangedAt `ms` into the past, as if it
+   * had been in its state that long (a record left by a crash).
    */
   age(name: string, ms: number): void {
     const record = this.find(name);
     if (!record) {
       throw new Error(`No record named '${name}' to age`);
     }
-    record.stateChangedAt = new Date(Date.parse(record.stateChangedAt) - ms).toISOString();
+    record.stateChangedAt = new Date(
+      Date.parse(record.stateChangedAt) - ms,
+    ).toISOString();
   }
 
   private find(name: string): StoredRecord | undefined {
     return [...this.records.values()].find(record => record.name === name);
   }
 
-  /** A copy with the last check of the record's current URL, as the database's join gives it. */
+  /**
+   * A copy with the last check of the record's current URL, as the database's
+   * join gives it.
+   */
   private read(record: StoredRecord): McpServerRecord {
     const copy: McpServerRecord = structuredClone(record);
     const check = this.checks.get(record.name);
@@ -161,18 +194,26 @@ export class InMemoryMcpServerStore implements McpServerStore {
   }
 }
 
-/** What can change about a server; optional fields left out are cleared, as the columns are. */
+/**
+ * What can change about a server; optional fields left out are cleared, as the
+ * columns are.
+ */
 function fieldsOf(fields: McpServerFields): McpServerFields {
   return {
     url: fields.url,
     providerId: fields.providerId,
-    authorizationHeaders: fields.authorizationHeaders && { ...fields.authorizationHeaders },
+    authorizationHeaders: fields.authorizationHeaders && {
+      ...fields.authorizationHeaders,
+    },
     headers: fields.headers && [...fields.headers],
     timeout: fields.timeout,
   };
 }
 
-function matches(record: StoredRecord, filter: PermissionCriteria<McpServerFilter>): boolean {
+function matches(
+  record: StoredRecord,
+  filter: PermissionCriteria<McpServerFilter>,
+): boolean {
   if ('allOf' in filter) {
     return filter.allOf.every(part => matches(record, part));
   }
@@ -184,7 +225,9 @@ function matches(record: StoredRecord, filter: PermissionCriteria<McpServerFilte
   }
   if (filter.property === 'created_by') {
     const creator = record.createdBy.toLocaleLowerCase('en-US');
-    return filter.values.some(ref => ref.toLocaleLowerCase('en-US') === creator);
+    return filter.values.some(
+      ref => ref.toLocaleLowerCase('en-US') === creator,
+    );
   }
   if (filter.property === 'source') {
     // Every stored server came through the API.

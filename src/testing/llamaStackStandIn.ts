@@ -6,14 +6,16 @@ import path from 'node:path';
 import YAML from 'yaml';
 
 /**
- * A STAND-IN for Llama Stack's toolgroups API (0.2 - 0.6), for tests and the dev backend. It is not
- * Llama Stack: it keeps toolgroups in memory, never contacts an MCP server and runs no model.
+ * A STAND-IN for Llama Stack's toolgroups API (0.2 - 0.6), for tests and the
+ * dev backend. It is not Llama Stack: it keeps toolgroups in memory, never
+ * contacts an MCP server and runs no model.
  *
- * It behaves like the real server where the plugin can tell: the routes and bodies of the reference
- * schema (request bodies are checked against it), 400 "already exists" for a different toolgroup of a
- * known id, 400 for an unknown provider, 404 for an unknown toolgroup, the error body shapes of 0.2 - 0.5
- * (`detail`) and 0.6 (`message`), and 404 on every toolgroups route when told to act as 0.7+. It fails on
- * demand: down, slow, hanging, or any status.
+ * It behaves like the real server where the plugin can tell: the routes and
+ * bodies of the reference schema (request bodies are checked against it), 400
+ * "already exists" for a different toolgroup of a known id, 400 for an unknown
+ * provider, 404 for an unknown toolgroup, the error body shapes of 0.2 - 0.5
+ * (`detail`) and 0.6 (`message`), and 404 on every toolgroups route when told
+ * to act as 0.7+. It fails on demand: down, slow, hanging, or any status.
  */
 
 export interface StandInToolgroup {
@@ -52,15 +54,23 @@ export interface StandInOptions {
   port?: number;
   /** Every call must carry `Authorization: Bearer <token>`. */
   token?: string;
-  /** `message` as Llama Stack 0.6, `detail` as 0.2 - 0.5. Default: `message`. */
+  /**
+   * `message` as Llama Stack 0.6, `detail` as 0.2 - 0.5. Default: `message`.
+   */
   errorStyle?: 'message' | 'detail';
   /** Providers it knows. Default: `model-context-protocol`. */
   providers?: string[];
-  /** false: act as Llama Stack 0.7+, which answers 404 to every toolgroups route. Default: true. */
+  /**
+   * false: act as Llama Stack 0.7+, which answers 404 to every toolgroups
+   * route. Default: true.
+   */
   toolgroupsApi?: boolean;
 }
 
-const SCHEMA_FILE = path.join(__dirname, 'llama-stack-v0.6.1-toolgroups.openapi.yaml');
+const SCHEMA_FILE = path.join(
+  __dirname,
+  'llama-stack-v0.6.1-toolgroups.openapi.yaml',
+);
 const MAX_BODY_BYTES = 1024 * 1024;
 
 let registerRequestValidator: ValidateFunction | undefined;
@@ -69,31 +79,49 @@ function validateRegisterRequest(body: unknown): string | undefined {
   if (!registerRequestValidator) {
     const ajv = new Ajv({ strict: false, allErrors: true });
     ajv.addSchema(YAML.parse(fs.readFileSync(SCHEMA_FILE, 'utf8')), 'spec');
-    registerRequestValidator = ajv.getSchema('spec#/components/schemas/RegisterToolGroupRequest')!;
+    registerRequestValidator = ajv.getSchema(
+      'spec#/components/schemas/RegisterToolGroupRequest',
+    )!;
   }
   if (registerRequestValidator(body)) {
     return undefined;
   }
-  return (registerRequestValidator.errors ?? []).map(e => `${e.instancePath || '/'} ${e.message}`).join('; ');
+  return (registerRequestValidator.errors ?? [])
+    .map(e => `${e.instancePath || '/'} ${e.message}`)
+    .join('; ');
 }
 
 export class LlamaStackStandIn {
-  /** The toolgroups it holds; tests may add foreign ones or clear it to act as a restarted, empty server. */
+  /**
+   * The toolgroups it holds; tests may add foreign ones or clear it to act as a
+   * restarted, empty server.
+   */
   readonly toolgroups = new Map<string, StandInToolgroup>();
   /** Every call received, in order. */
   readonly calls: StandInCall[] = [];
-  /** Request bodies that did not match the reference schema; a correct client leaves this empty. */
+  /**
+   * Request bodies that did not match the reference schema; a correct client
+   * leaves this empty.
+   */
   readonly schemaViolations: string[] = [];
   /**
-   * The tools GET /v1/tools answers for each toolgroup. Real Llama Stack asks the MCP server; the
-   * stand-in answers what a test puts here (none by default).
+   * The tools GET /v1/tools answers for each toolgroup. Real Llama Stack asks
+   * the MCP server; the stand-in answers what a test puts here (none by
+   * default).
    */
-  readonly tools = new Map<string, Array<{ name: string; description?: string | null }>>();
+  readonly tools = new Map<
+    string,
+    Array<{ name: string; description?: string | null }>
+  >();
   toolgroupsApi: boolean;
 
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
-  private faults: Array<{ fault: StandInFault; options: FaultOptions; left: number }> = [];
+  private faults: Array<{
+    fault: StandInFault;
+    options: FaultOptions;
+    left: number;
+  }> = [];
   private port: number;
 
   private constructor(private readonly options: StandInOptions) {
@@ -119,16 +147,27 @@ export class LlamaStackStandIn {
 
   /** Calls to toolgroups routes, as `METHOD path`. */
   toolgroupCalls(): string[] {
-    return this.calls.filter(c => c.path.startsWith('/v1/toolgroups')).map(c => `${c.method} ${c.path}`);
+    return this.calls
+      .filter(c => c.path.startsWith('/v1/toolgroups'))
+      .map(c => `${c.method} ${c.path}`);
   }
 
   /** The calls that change something (register and unregister). */
   writeCalls(): string[] {
-    return this.calls.filter(c => c.method !== 'GET').map(c => `${c.method} ${c.path}`);
+    return this.calls
+      .filter(c => c.method !== 'GET')
+      .map(c => `${c.method} ${c.path}`);
   }
 
-  /** Adds a toolgroup as if someone had registered it, e.g. a foreign one or a leftover. */
-  addToolgroup(identifier: string, uri: string, providerId = 'model-context-protocol'): void {
+  /**
+   * Adds a toolgroup as if someone had registered it, e.g. a foreign one or a
+   * leftover.
+   */
+  addToolgroup(
+    identifier: string,
+    uri: string,
+    providerId = 'model-context-protocol',
+  ): void {
     this.toolgroups.set(identifier, {
       identifier,
       provider_resource_id: identifier,
@@ -149,7 +188,9 @@ export class LlamaStackStandIn {
 
   /** Refuses connections from now on, as a Llama Stack that is down. */
   async stop(): Promise<void> {
-    const closed = new Promise<void>(resolve => this.server.close(() => resolve()));
+    const closed = new Promise<void>(resolve =>
+      this.server.close(() => resolve()),
+    );
     for (const socket of this.sockets) {
       socket.destroy();
     }
@@ -173,7 +214,9 @@ export class LlamaStackStandIn {
   }
 
   private takeFault(method: string): StandInFault | undefined {
-    const entry = this.faults.find(f => f.left > 0 && (!f.options.method || f.options.method === method));
+    const entry = this.faults.find(
+      f => f.left > 0 && (!f.options.method || f.options.method === method),
+    );
     if (entry) {
       entry.left -= 1;
     }
@@ -187,11 +230,20 @@ export class LlamaStackStandIn {
     try {
       body = await readJsonBody(req);
     } catch {
-      this.calls.push({ method, path: target, authorization: req.headers.authorization });
+      this.calls.push({
+        method,
+        path: target,
+        authorization: req.headers.authorization,
+      });
       this.sendError(res, 400, 'Request body is not valid JSON');
       return;
     }
-    this.calls.push({ method, path: target, body, authorization: req.headers.authorization });
+    this.calls.push({
+      method,
+      path: target,
+      body,
+      authorization: req.headers.authorization,
+    });
 
     const fault = this.takeFault(method);
     if (fault && 'hang' in fault) {
@@ -202,23 +254,40 @@ export class LlamaStackStandIn {
       await new Promise(resolve => setTimeout(resolve, fault.delayMs).unref());
     }
     if (fault && 'status' in fault) {
-      this.sendError(res, fault.status, fault.message ?? `Injected failure ${fault.status}`);
+      this.sendError(
+        res,
+        fault.status,
+        fault.message ?? `Injected failure ${fault.status}`,
+      );
       return;
     }
-    if (this.options.token && req.headers.authorization !== `Bearer ${this.options.token}`) {
+    if (
+      this.options.token &&
+      req.headers.authorization !== `Bearer ${this.options.token}`
+    ) {
       this.sendError(res, 401, 'Invalid or missing API token');
       return;
     }
     this.route(method, new URL(target, 'http://stand-in'), body, res);
   }
 
-  private route(method: string, url: URL, body: unknown, res: http.ServerResponse) {
-    if (url.pathname === '/v1/tools' && method === 'GET' && this.toolgroupsApi) {
+  private route(
+    method: string,
+    url: URL,
+    body: unknown,
+    res: http.ServerResponse,
+  ) {
+    if (
+      url.pathname === '/v1/tools' &&
+      method === 'GET' &&
+      this.toolgroupsApi
+    ) {
       this.listTools(url.searchParams.get('toolgroup_id'), res);
       return;
     }
     if (!url.pathname.startsWith('/v1/toolgroups') || !this.toolgroupsApi) {
-      // FastAPI's answer for a route it does not have, as Llama Stack 0.7+ gives for toolgroups.
+      // FastAPI's answer for a route it does not have, as Llama Stack 0.7+
+      // gives for toolgroups.
       send(res, 404, { detail: 'Not Found' });
       return;
     }
@@ -255,9 +324,14 @@ export class LlamaStackStandIn {
       this.sendError(res, 404, `Tool Group '${toolgroupId}' not found`);
       return;
     }
-    const ids = toolgroupId === null ? [...this.toolgroups.keys()] : [toolgroupId];
+    const ids =
+      toolgroupId === null ? [...this.toolgroups.keys()] : [toolgroupId];
     const data = ids.flatMap(id =>
-      (this.tools.get(id) ?? []).map(tool => ({ toolgroup_id: id, name: tool.name, description: tool.description ?? null })),
+      (this.tools.get(id) ?? []).map(tool => ({
+        toolgroup_id: id,
+        name: tool.name,
+        description: tool.description ?? null,
+      })),
     );
     send(res, 200, { data });
   }
@@ -269,7 +343,12 @@ export class LlamaStackStandIn {
       this.sendError(res, 400, `Invalid request: ${violation}`);
       return;
     }
-    const request = body as { toolgroup_id: string; provider_id: string; mcp_endpoint?: { uri: string } | null; args?: Record<string, unknown> | null };
+    const request = body as {
+      toolgroup_id: string;
+      provider_id: string;
+      mcp_endpoint?: { uri: string } | null;
+      args?: Record<string, unknown> | null;
+    };
     const providers = this.options.providers ?? ['model-context-protocol'];
     if (!providers.includes(request.provider_id)) {
       this.sendError(res, 400, `Provider '${request.provider_id}' not found`);
@@ -303,7 +382,9 @@ export class LlamaStackStandIn {
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  res
+    .writeHead(status, { 'content-type': 'application/json' })
+    .end(JSON.stringify(body));
 }
 
 async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {

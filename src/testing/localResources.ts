@@ -11,10 +11,16 @@ export async function freePort(): Promise<number> {
 }
 
 /** Drops the PostgreSQL databases a test backend created under `prefix`. */
-export async function dropDatabases(connection: string, prefix: string): Promise<void> {
+export async function dropDatabases(
+  connection: string,
+  prefix: string,
+): Promise<void> {
   const admin = knexFactory({ client: 'pg', connection });
   try {
-    const { rows } = await admin.raw('select datname from pg_database where datname like ?', [`${prefix}%`]);
+    const { rows } = await admin.raw(
+      'select datname from pg_database where datname like ?',
+      [`${prefix}%`],
+    );
     for (const { datname } of rows) {
       await admin.raw('drop database if exists ?? with (force)', [datname]);
     }

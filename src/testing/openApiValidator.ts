@@ -146,8 +146,8 @@ export function openApiProblems(
         .map(error => describeError(error, body));
   // Backstage's error body repeats the status; another one means some
   // handler wrote an error body of its own.
-  const statusCode = (body as { response?: { statusCode?: unknown } })
-    ?.response?.statusCode;
+  const statusCode = (body as { response?: { statusCode?: unknown } })?.response
+    ?.statusCode;
   if (schema.$ref === ERROR_SCHEMA_REF && statusCode !== status) {
     problems.push(
       `/response/statusCode is ${JSON.stringify(statusCode)}, ` +

@@ -1,4 +1,8 @@
-import { HttpAuthService, LoggerService, RootLoggerService } from '@backstage/backend-plugin-api';
+import {
+  HttpAuthService,
+  LoggerService,
+  RootLoggerService,
+} from '@backstage/backend-plugin-api';
 import {
   TestDatabaseId,
   TestDatabases,
@@ -6,7 +10,10 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createServiceFactory, coreServices } from '@backstage/backend-plugin-api';
+import {
+  createServiceFactory,
+  coreServices,
+} from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { PermissionPolicy } from '@backstage/plugin-permission-node';
 import { JsonObject } from '@backstage/types';
@@ -21,8 +28,8 @@ import { policyModule } from './policyModule';
 export const DATABASE_IDS: TestDatabaseId[] = ['SQLITE_3', 'POSTGRES_15'];
 
 /**
- * The databases every store and HTTP test runs on. In CI a missing PostgreSQL fails the run instead of
- * silently skipping half of the suite.
+ * The databases every store and HTTP test runs on. In CI a missing PostgreSQL
+ * fails the run instead of silently skipping half of the suite.
  */
 export function createTestDatabases(): TestDatabases {
   const databases = TestDatabases.create({ ids: DATABASE_IDS });
@@ -34,24 +41,38 @@ export function createTestDatabases(): TestDatabases {
   return databases;
 }
 
-/** Every line the plugin logged, with its metadata, for asserting what a log does (not) contain. */
+/**
+ * Every line the plugin logged, with its metadata, for asserting what a log
+ * does (not) contain.
+ */
 export class CapturedLogs {
-  readonly lines: Array<{ level: string; message: string; meta?: unknown }> = [];
+  readonly lines: Array<{ level: string; message: string; meta?: unknown }> =
+    [];
 
   text(): string {
-    return this.lines.map(l => `${l.level} ${l.message} ${l.meta === undefined ? '' : JSON.stringify(l.meta)}`).join('\n');
+    return this.lines
+      .map(
+        l =>
+          `${l.level} ${l.message} ${l.meta === undefined ? '' : JSON.stringify(l.meta)}`,
+      )
+      .join('\n');
   }
 
   logger(fields: JsonObject = {}): LoggerService & RootLoggerService {
     const log = (level: string) => (message: string, meta?: unknown) => {
-      this.lines.push({ level, message, meta: meta instanceof Error ? String(meta) : meta ?? fields });
+      this.lines.push({
+        level,
+        message,
+        meta: meta instanceof Error ? String(meta) : (meta ?? fields),
+      });
     };
     return {
       error: log('error'),
       warn: log('warn'),
       info: log('info'),
       debug: log('debug'),
-      child: (childFields: JsonObject) => this.logger({ ...fields, ...childFields }),
+      child: (childFields: JsonObject) =>
+        this.logger({ ...fields, ...childFields }),
     };
   }
 }
@@ -60,21 +81,26 @@ export interface StartPluginOptions {
   knex: Knex;
   llamaStackUrl: string;
   /**
-   * The decision of every permission check, or a policy run by the real permission backend, which is
-   * then part of the test backend. Default: allow.
+   * The decision of every permission check, or a policy run by the real
+   * permission backend, which is then part of the test backend. Default: allow.
    */
   permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY | PermissionPolicy;
-  /** Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl). */
+  /**
+   * Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl).
+   */
   config?: JsonObject;
   logs?: CapturedLogs;
-  /** Receives every audit event, as Backstage's default auditor would write it. */
+  /**
+   * Receives every audit event, as Backstage's default auditor would write it.
+   */
   auditEvents?: AuditorEvent[];
 }
 
 export interface TestPlugin {
   /**
-   * supertest against the backend; requests carry no credentials unless the test adds them. Every
-   * answer must match the OpenAPI document (src/schema/openapi.yaml), or the request fails.
+   * supertest against the backend; requests carry no credentials unless the
+   * test adds them. Every answer must match the OpenAPI document
+   * (src/schema/openapi.yaml), or the request fails.
    */
   http: ReturnType<typeof request>;
   /** Runs the reconcile task now, as the scheduler would, and waits for it. */
@@ -87,12 +113,22 @@ export const USER = 'user:default/alice';
 export const asUser = mockCredentials.user.header(USER);
 export const BASE = '/api/lightspeed-mcp/v1/mcp-servers';
 
-/** The plugin in a real backend from startTestBackend, on the given database and Llama Stack. */
-export async function startPlugin(options: StartPluginOptions): Promise<TestPlugin> {
-  const { llamaStack, ...rest } = (options.config ?? {}) as { llamaStack?: JsonObject } & JsonObject;
+/**
+ * The plugin in a real backend from startTestBackend, on the given database and
+ * Llama Stack.
+ */
+export async function startPlugin(
+  options: StartPluginOptions,
+): Promise<TestPlugin> {
+  const { llamaStack, ...rest } = (options.config ?? {}) as {
+    llamaStack?: JsonObject;
+  } & JsonObject;
   const logs = options.logs;
-  // The mock scheduler runs every task once at startup, and then only when triggered.
-  const scheduler = mockServices.scheduler() as ReturnType<typeof mockServices.scheduler> & {
+  // The mock scheduler runs every task once at startup, and then only when
+  // triggered.
+  const scheduler = mockServices.scheduler() as ReturnType<
+    typeof mockServices.scheduler
+  > & {
     factory(): ReturnType<typeof mockServices.scheduler.factory>;
   };
   const backend = await startTestBackend({
@@ -103,7 +139,11 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
         data: {
           permission: { enabled: true },
           lightspeedMcp: {
-            llamaStack: { baseUrl: options.llamaStackUrl, timeout: { milliseconds: 1500 }, ...llamaStack },
+            llamaStack: {
+              baseUrl: options.llamaStackUrl,
+              timeout: { milliseconds: 1500 },
+              ...llamaStack,
+            },
             ...rest,
           },
         },
@@ -130,7 +170,9 @@ export async function startPlugin(options: StartPluginOptions): Promise<TestPlug
   };
 }
 
-function permissionFeatures(permission: NonNullable<StartPluginOptions['permission']>) {
+function permissionFeatures(
+  permission: NonNullable<StartPluginOptions['permission']>,
+) {
   if (typeof permission !== 'object') {
     return [mockServices.permissions.factory({ result: permission })];
   }
@@ -140,13 +182,19 @@ function permissionFeatures(permission: NonNullable<StartPluginOptions['permissi
   ];
 }
 
-export type AuditorEvent = Parameters<Parameters<typeof DefaultAuditorService.create>[0]>[0];
+export type AuditorEvent = Parameters<
+  Parameters<typeof DefaultAuditorService.create>[0]
+>[0];
 
 /** Backstage's own auditor, writing into an array instead of the log. */
 function auditorInto(events: AuditorEvent[]) {
   return createServiceFactory({
     service: coreServices.auditor,
-    deps: { auth: coreServices.auth, httpAuth: coreServices.httpAuth, plugin: coreServices.pluginMetadata },
+    deps: {
+      auth: coreServices.auth,
+      httpAuth: coreServices.httpAuth,
+      plugin: coreServices.pluginMetadata,
+    },
     factory: deps =>
       DefaultAuditorService.create(event => {
         events.push(event);
@@ -157,23 +205,36 @@ function auditorInto(events: AuditorEvent[]) {
 const MOCK_SERVICE_TOKEN_PREFIX = 'mock-service-token:';
 
 /**
- * The mock HTTP auth service, with two changes that make it behave like the real one:
- * - a request without credentials is anonymous (the mock's default is a signed-in user);
- * - a token sent on behalf of a user keeps the sending plugin as actor. The permission backend refuses
+ * The mock HTTP auth service, with two changes that make it behave like the
+ * real one:
+ * - a request without credentials is anonymous (the mock's default is a
+ *   signed-in user);
+ * - a token sent on behalf of a user keeps the sending plugin as actor. The
+ *   permission backend refuses
  *   conditional decisions to user credentials without an actor, and the mock drops it.
  */
 export const httpAuthLikeReal = createServiceFactory({
   service: coreServices.httpAuth,
   deps: { plugin: coreServices.pluginMetadata },
   factory({ plugin }) {
-    const httpAuth = mockServices.httpAuth({ pluginId: plugin.getId(), defaultCredentials: mockCredentials.none() });
+    const httpAuth = mockServices.httpAuth({
+      pluginId: plugin.getId(),
+      defaultCredentials: mockCredentials.none(),
+    });
     return {
       credentials: async (req, options) => {
         const credentials = await httpAuth.credentials(req, options);
         const token = req.headers.authorization?.match(/^Bearer (\S+)$/)?.[1];
-        if ((credentials.principal as { type: string }).type === 'user' && token?.startsWith(MOCK_SERVICE_TOKEN_PREFIX)) {
-          const { obo } = JSON.parse(token.slice(MOCK_SERVICE_TOKEN_PREFIX.length));
-          return mockCredentials.user(obo, { actor: { subject: 'plugin:lightspeed-mcp' } });
+        if (
+          (credentials.principal as { type: string }).type === 'user' &&
+          token?.startsWith(MOCK_SERVICE_TOKEN_PREFIX)
+        ) {
+          const { obo } = JSON.parse(
+            token.slice(MOCK_SERVICE_TOKEN_PREFIX.length),
+          );
+          return mockCredentials.user(obo, {
+            actor: { subject: 'plugin:lightspeed-mcp' },
+          });
         }
         return credentials;
       },
@@ -183,18 +244,29 @@ export const httpAuthLikeReal = createServiceFactory({
 });
 
 /**
- * Per test: a fresh database of `databaseId`, a Llama Stack stand-in and captured logs; `start` runs
- * the plugin on them, and everything started is stopped after the test. The stand-in must have seen
- * only request bodies that match Llama Stack's schema.
+ * Per test: a fresh database of `databaseId`, a Llama Stack stand-in and
+ * captured logs; `start` runs the plugin on them, and everything started is
+ * stopped after the test. The stand-in must have seen only request bodies that
+ * match Llama Stack's schema.
  */
-export function usePluginFixture(databases: TestDatabases, databaseId: TestDatabaseId) {
+export function usePluginFixture(
+  databases: TestDatabases,
+  databaseId: TestDatabaseId,
+) {
   const plugins: TestPlugin[] = [];
   const fixture = {
     knex: undefined as unknown as Knex,
     standIn: undefined as unknown as LlamaStackStandIn,
     logs: new CapturedLogs(),
-    async start(options: Partial<StartPluginOptions> = {}): Promise<TestPlugin> {
-      const plugin = await startPlugin({ knex: fixture.knex, llamaStackUrl: fixture.standIn.url, logs: fixture.logs, ...options });
+    async start(
+      options: Partial<StartPluginOptions> = {},
+    ): Promise<TestPlugin> {
+      const plugin = await startPlugin({
+        knex: fixture.knex,
+        llamaStackUrl: fixture.standIn.url,
+        logs: fixture.logs,
+        ...options,
+      });
       plugins.push(plugin);
       return plugin;
     },

@@ -1,13 +1,21 @@
 /**
- * The plugin behind Red Hat Developer Hub's RBAC backend (@backstage-community/plugin-rbac-backend 6.1),
- * with its policies from a CSV file and a conditional policy file, and users and groups from a real
- * catalog backend. Everything goes through HTTP.
+ * The plugin behind Red Hat Developer Hub's RBAC backend
+ * (@backstage-community/plugin-rbac-backend 6.1), with its policies from a CSV
+ * file and a conditional policy file, and users and groups from a real catalog
+ * backend. Everything goes through HTTP.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import { coreServices, createServiceFactory } from '@backstage/backend-plugin-api';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
 import { databaseServiceFactory } from '@backstage/backend-defaults/database';
 import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { JsonObject } from '@backstage/types';
@@ -16,24 +24,38 @@ import { withOpenApiCheck } from '../testing/openApiValidator';
 import { lightspeedMcpPlugin } from '../plugin';
 import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
 import { dropDatabases } from '../testing/localResources';
-import { AuditorEvent, BASE, CapturedLogs, httpAuthLikeReal } from '../testing/testBackend';
+import {
+  AuditorEvent,
+  BASE,
+  CapturedLogs,
+  httpAuthLikeReal,
+} from '../testing/testBackend';
 
 /**
- * Connections nobody closes: the RBAC backend opens its own knex clients (a DatabaseManager without
- * lifecycle) and a TypeORM data source (its casbin adapter), and Backstage's DatabaseManager never
- * destroys SQLite clients at shutdown. Each keeps a timer or socket that stops jest from exiting, so
- * the test records them and closes whatever is still open after the backend stopped.
+ * Connections nobody closes: the RBAC backend opens its own knex clients (a
+ * DatabaseManager without lifecycle) and a TypeORM data source (its casbin
+ * adapter), and Backstage's DatabaseManager never destroys SQLite clients at
+ * shutdown. Each keeps a timer or socket that stops jest from exiting, so the
+ * test records them and closes whatever is still open after the backend
+ * stopped.
  */
 const openedKnexClients = new Set<{ destroy(): Promise<void> }>();
-const openedDataSources = new Set<{ isInitialized: boolean; destroy(): Promise<void> }>();
+const openedDataSources = new Set<{
+  isInitialized: boolean;
+  destroy(): Promise<void>;
+}>();
 {
-  const { Client } = require('knex') as { Client: { prototype: { initializePool(config: unknown): void } } };
+  const { Client } = require('knex') as {
+    Client: { prototype: { initializePool(config: unknown): void } };
+  };
   const initializePool = Client.prototype.initializePool;
   Client.prototype.initializePool = function (this: any, config: unknown) {
     openedKnexClients.add(this);
     return initializePool.call(this, config);
   };
-  const { DataSource } = require('typeorm') as { DataSource: { prototype: { initialize(): Promise<unknown> } } };
+  const { DataSource } = require('typeorm') as {
+    DataSource: { prototype: { initialize(): Promise<unknown> } };
+  };
   const initialize = DataSource.prototype.initialize;
   DataSource.prototype.initialize = function (this: any) {
     openedDataSources.add(this);
@@ -94,8 +116,9 @@ metadata: { name: carol }
 spec: { memberOf: [team-a] }
 `;
 
-// alice gets her role directly, bob and admin through a catalog group (so group membership is resolved
-// from the catalog). carol is in team-a, which has no role.
+// alice gets her role directly, bob and admin through a catalog group (so group
+// membership is resolved from the catalog). carol is in team-a, which has no
+// role.
 const POLICY_CSV = `
 p, role:default/mcp-users, lightspeed.mcp-server.register, create, allow
 p, role:default/mcp-users, lightspeed.mcp-server.list, read, allow
@@ -127,14 +150,16 @@ const KINDS: DbKind[] = PG_URL ? ['SQLite', 'PostgreSQL'] : ['SQLite'];
 
 function databaseConfig(kind: DbKind, dir: string, prefix: string): JsonObject {
   if (kind === 'SQLite') {
-    // A directory, not ':memory:': the RBAC backend opens the catalog's and its own databases with a
-    // DatabaseManager of its own, so they must be files it can find again.
+    // A directory, not ':memory:': the RBAC backend opens the catalog's and its
+    // own databases with a DatabaseManager of its own, so they must be files it
+    // can find again.
     return { client: 'better-sqlite3', connection: { directory: dir } };
   }
   const url = new URL(PG_URL!);
   return {
     client: 'pg',
-    // The RBAC backend refuses a connection string and requires a password (trust auth ignores it).
+    // The RBAC backend refuses a connection string and requires a password
+    // (trust auth ignores it).
     connection: {
       host: url.hostname,
       port: Number(url.port || 5432),
@@ -159,7 +184,10 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
     prefix = `rbactest_${process.pid}_${Date.now()}_`;
     fs.writeFileSync(path.join(dir, 'org.yaml'), ORG_YAML);
     fs.writeFileSync(path.join(dir, 'rbac-policy.csv'), POLICY_CSV);
-    fs.writeFileSync(path.join(dir, 'conditional-policies.yaml'), CONDITIONAL_POLICIES_YAML);
+    fs.writeFileSync(
+      path.join(dir, 'conditional-policies.yaml'),
+      CONDITIONAL_POLICIES_YAML,
+    );
     standIn = await LlamaStackStandIn.start();
 
     backend = await startTestBackend({
@@ -174,7 +202,10 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
               enabled: true,
               rbac: {
                 'policies-csv-file': path.join(dir, 'rbac-policy.csv'),
-                conditionalPoliciesFile: path.join(dir, 'conditional-policies.yaml'),
+                conditionalPoliciesFile: path.join(
+                  dir,
+                  'conditional-policies.yaml',
+                ),
                 pluginsWithPermission: ['lightspeed-mcp'],
                 admin: { users: [{ name: ADMIN }] },
               },
@@ -184,16 +215,33 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
               locations: [{ type: 'file', target: path.join(dir, 'org.yaml') }],
               processingInterval: { seconds: 1 },
             },
-            lightspeedMcp: { llamaStack: { baseUrl: standIn.url, timeout: { milliseconds: 1500 } } },
+            lightspeedMcp: {
+              llamaStack: {
+                baseUrl: standIn.url,
+                timeout: { milliseconds: 1500 },
+              },
+            },
           },
         }),
         databaseServiceFactory,
         httpAuthLikeReal,
-        createServiceFactory({ service: coreServices.rootLogger, deps: {}, factory: () => logs.logger() }),
+        createServiceFactory({
+          service: coreServices.rootLogger,
+          deps: {},
+          factory: () => logs.logger(),
+        }),
         createServiceFactory({
           service: coreServices.auditor,
-          deps: { auth: coreServices.auth, httpAuth: coreServices.httpAuth, plugin: coreServices.pluginMetadata },
-          factory: deps => DefaultAuditorService.create(event => void auditEvents.push(event), deps),
+          deps: {
+            auth: coreServices.auth,
+            httpAuth: coreServices.httpAuth,
+            plugin: coreServices.pluginMetadata,
+          },
+          factory: deps =>
+            DefaultAuditorService.create(
+              event => void auditEvents.push(event),
+              deps,
+            ),
         }),
       ],
     });
@@ -215,7 +263,11 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
     const state = expect.getState();
     if (state.assertionCalls !== state.numPassingAsserts) {
       console.log(
-        `${logs.text()}\n--- audit failures ---\n${JSON.stringify(auditEvents.filter(e => e.status === 'failed'), null, 1)}`,
+        `${logs.text()}\n--- audit failures ---\n${JSON.stringify(
+          auditEvents.filter(e => e.status === 'failed'),
+          null,
+          1,
+        )}`,
       );
     }
   });
@@ -228,18 +280,27 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
         .query({ filter: 'kind=group,relations.hasMember=user:default/bob' })
         .set('authorization', mockCredentials.service.header());
       if (res.status === 200 && res.body.items?.length === 1) return;
-      if (Date.now() > deadline) throw new Error(`catalog never held bob's group: ${res.status} ${JSON.stringify(res.body)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `catalog never held bob's group: ${res.status} ${JSON.stringify(res.body)}`,
+        );
       await new Promise(r => setTimeout(r, 500));
     }
   }
 
   const as = (user: string) => mockCredentials.user.header(user);
   const register = (user: string, name: string) =>
-    http.post(BASE).set('authorization', as(user)).send({ name, url: `http://${name}.example/mcp` });
-  const remove = (user: string, name: string) => http.delete(`${BASE}/${name}`).set('authorization', as(user));
+    http
+      .post(BASE)
+      .set('authorization', as(user))
+      .send({ name, url: `http://${name}.example/mcp` });
+  const remove = (user: string, name: string) =>
+    http.delete(`${BASE}/${name}`).set('authorization', as(user));
 
   it('loaded the conditional policy from the file', async () => {
-    const res = await http.get('/api/permission/roles/conditions').set('authorization', as(ADMIN));
+    const res = await http
+      .get('/api/permission/roles/conditions')
+      .set('authorization', as(ADMIN));
     expect(res.status).toBe(200);
     expect(res.body).toEqual([
       expect.objectContaining({
@@ -247,7 +308,11 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
         pluginId: 'lightspeed-mcp',
         resourceType: 'lightspeed-mcp-server',
         permissionMapping: ['delete'],
-        conditions: { rule: 'IS_OWNER', resourceType: 'lightspeed-mcp-server', params: { claims: ['$currentUser'] } },
+        conditions: {
+          rule: 'IS_OWNER',
+          resourceType: 'lightspeed-mcp-server',
+          params: { claims: ['$currentUser'] },
+        },
       }),
     ]);
   });
@@ -269,7 +334,11 @@ describe.each(KINDS)('RBAC backend on %s', kind => {
     ]);
 
     expect((await register(CAROL, 'carol-tools')).status).toBe(403);
-    expect((await http.get(BASE).set('authorization', as(CAROL))).status).toBe(403);
-    expect((await http.get(BASE).set('authorization', as(BOB))).status).toBe(200);
+    expect((await http.get(BASE).set('authorization', as(CAROL))).status).toBe(
+      403,
+    );
+    expect((await http.get(BASE).set('authorization', as(BOB))).status).toBe(
+      200,
+    );
   });
 });

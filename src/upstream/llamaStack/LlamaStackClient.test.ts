@@ -1,5 +1,14 @@
-import { LlamaStackStandIn, StandInFault, StandInOptions } from '../../testing/llamaStackStandIn';
-import { LlamaStackClient, LlamaStackError, LlamaStackFailure, RegisterToolgroupRequest } from './LlamaStackClient';
+import {
+  LlamaStackStandIn,
+  StandInFault,
+  StandInOptions,
+} from '../../testing/llamaStackStandIn';
+import {
+  LlamaStackClient,
+  LlamaStackError,
+  LlamaStackFailure,
+  RegisterToolgroupRequest,
+} from './LlamaStackClient';
 
 const DOCS: RegisterToolgroupRequest = {
   toolgroupId: 'docs',
@@ -16,14 +25,23 @@ describe('LlamaStackClient', () => {
   }
 
   function client(options: { token?: string; timeoutMs?: number } = {}) {
-    return new LlamaStackClient({ baseUrl: standIn.url, timeoutMs: options.timeoutMs ?? 1000, token: options.token });
+    return new LlamaStackClient({
+      baseUrl: standIn.url,
+      timeoutMs: options.timeoutMs ?? 1000,
+      token: options.token,
+    });
   }
 
-  /** Awaits a call that must fail, and returns its error after checking it is a LlamaStackError. */
+  /**
+   * Awaits a call that must fail, and returns its error after checking it is a
+   * LlamaStackError.
+   */
   async function failureOf(call: Promise<unknown>): Promise<LlamaStackError> {
     const error = await call.then(
       value => {
-        throw new Error(`expected a LlamaStackError, the call resolved ${JSON.stringify(value)}`);
+        throw new Error(
+          `expected a LlamaStackError, the call resolved ${JSON.stringify(value)}`,
+        );
       },
       (e: unknown) => e,
     );
@@ -47,7 +65,11 @@ describe('LlamaStackClient', () => {
         expect.objectContaining({
           method: 'POST',
           path: '/v1/toolgroups',
-          body: { toolgroup_id: 'docs', provider_id: 'model-context-protocol', mcp_endpoint: { uri: DOCS.mcpEndpointUri } },
+          body: {
+            toolgroup_id: 'docs',
+            provider_id: 'model-context-protocol',
+            mcp_endpoint: { uri: DOCS.mcpEndpointUri },
+          },
         }),
       ]);
       expect(standIn.schemaViolations).toEqual([]);
@@ -58,9 +80,13 @@ describe('LlamaStackClient', () => {
     });
 
     it('succeeds on a 200 as well as on a 204', async () => {
-      standIn.inject({ status: 200, message: 'ok' }, { method: 'POST', times: 1 });
+      standIn.inject(
+        { status: 200, message: 'ok' },
+        { method: 'POST', times: 1 },
+      );
       await expect(client().registerToolgroup(DOCS)).resolves.toBeUndefined();
-      // The injected 200 did not store anything; the next call gets the stand-in's own 204.
+      // The injected 200 did not store anything; the next call gets the
+      // stand-in's own 204.
       expect(standIn.toolgroups.has('docs')).toBe(false);
       await expect(client().registerToolgroup(DOCS)).resolves.toBeUndefined();
       expect(standIn.toolgroups.has('docs')).toBe(true);
@@ -69,7 +95,10 @@ describe('LlamaStackClient', () => {
     it('succeeds when Llama Stack already holds an identical toolgroup', async () => {
       await client().registerToolgroup(DOCS);
       await expect(client().registerToolgroup(DOCS)).resolves.toBeUndefined();
-      expect(standIn.toolgroupCalls()).toEqual(['POST /v1/toolgroups', 'POST /v1/toolgroups']);
+      expect(standIn.toolgroupCalls()).toEqual([
+        'POST /v1/toolgroups',
+        'POST /v1/toolgroups',
+      ]);
     });
 
     it.each(['message', 'detail'] as const)(
@@ -79,16 +108,23 @@ describe('LlamaStackClient', () => {
         await client().registerToolgroup(DOCS);
 
         const error = await failureOf(
-          client().registerToolgroup({ ...DOCS, mcpEndpointUri: 'https://other.example.com/mcp' }),
+          client().registerToolgroup({
+            ...DOCS,
+            mcpEndpointUri: 'https://other.example.com/mcp',
+          }),
         );
         expect(error.failure).toBe('conflict');
         expect(error.message).toMatch(/already exists/);
-        expect(standIn.toolgroups.get('docs')?.mcp_endpoint).toEqual({ uri: DOCS.mcpEndpointUri });
+        expect(standIn.toolgroups.get('docs')?.mcp_endpoint).toEqual({
+          uri: DOCS.mcpEndpointUri,
+        });
       },
     );
 
     it("fails with 'rejected' for a provider Llama Stack does not know", async () => {
-      const error = await failureOf(client().registerToolgroup({ ...DOCS, providerId: 'no-such-provider' }));
+      const error = await failureOf(
+        client().registerToolgroup({ ...DOCS, providerId: 'no-such-provider' }),
+      );
       expect(error.failure).toBe('rejected');
       expect(standIn.toolgroups.size).toBe(0);
     });
@@ -105,20 +141,26 @@ describe('LlamaStackClient', () => {
       standIn.inject(fault);
       const error = await failureOf(client().registerToolgroup(DOCS));
       expect(error.failure).toBe(failure);
-      expect(error.message).toContain(String((fault as { status: number }).status));
+      expect(error.message).toContain(
+        String((fault as { status: number }).status),
+      );
     });
 
     it("fails with 'unavailable' within its timeout when Llama Stack never answers", async () => {
       standIn.inject({ hang: true });
       const started = Date.now();
-      const error = await failureOf(client({ timeoutMs: 200 }).registerToolgroup(DOCS));
+      const error = await failureOf(
+        client({ timeoutMs: 200 }).registerToolgroup(DOCS),
+      );
       expect(Date.now() - started).toBeLessThan(2000);
       expect(error.failure).toBe('unavailable');
     });
 
     it("fails with 'unavailable' when Llama Stack answers later than its timeout", async () => {
       standIn.inject({ delayMs: 600 });
-      const error = await failureOf(client({ timeoutMs: 200 }).registerToolgroup(DOCS));
+      const error = await failureOf(
+        client({ timeoutMs: 200 }).registerToolgroup(DOCS),
+      );
       expect(error.failure).toBe('unavailable');
     });
 
@@ -134,25 +176,35 @@ describe('LlamaStackClient', () => {
       const id = 'a b/c:d';
       await client().registerToolgroup({ ...DOCS, toolgroupId: id });
 
-      await expect(client().unregisterToolgroup(id)).resolves.toBe('unregistered');
-      expect(standIn.writeCalls()).toEqual(['POST /v1/toolgroups', 'DELETE /v1/toolgroups/a%20b%2Fc%3Ad']);
+      await expect(client().unregisterToolgroup(id)).resolves.toBe(
+        'unregistered',
+      );
+      expect(standIn.writeCalls()).toEqual([
+        'POST /v1/toolgroups',
+        'DELETE /v1/toolgroups/a%20b%2Fc%3Ad',
+      ]);
       expect(standIn.toolgroups.has(id)).toBe(false);
     });
 
     it("resolves 'absent' for a toolgroup Llama Stack does not hold", async () => {
-      await expect(client().unregisterToolgroup('unknown')).resolves.toBe('absent');
+      await expect(client().unregisterToolgroup('unknown')).resolves.toBe(
+        'absent',
+      );
     });
 
     it.each<[StandInFault, LlamaStackFailure]>([
       [{ status: 500 }, 'unavailable'],
       [{ status: 403 }, 'rejected'],
-    ])('fails on %j with %s instead of pretending success', async (fault, failure) => {
-      await client().registerToolgroup(DOCS);
-      standIn.inject(fault, { method: 'DELETE' });
-      const error = await failureOf(client().unregisterToolgroup('docs'));
-      expect(error.failure).toBe(failure);
-      expect(standIn.toolgroups.has('docs')).toBe(true);
-    });
+    ])(
+      'fails on %j with %s instead of pretending success',
+      async (fault, failure) => {
+        await client().registerToolgroup(DOCS);
+        standIn.inject(fault, { method: 'DELETE' });
+        const error = await failureOf(client().unregisterToolgroup('docs'));
+        expect(error.failure).toBe(failure);
+        expect(standIn.toolgroups.has('docs')).toBe(true);
+      },
+    );
 
     it("does not take a 404 for 'absent' when the list route fails as well", async () => {
       standIn.inject({ status: 404 }, { method: 'DELETE' });
@@ -165,10 +217,16 @@ describe('LlamaStackClient', () => {
   describe('listToolgroups', () => {
     it('returns the toolgroups Llama Stack holds', async () => {
       await client().registerToolgroup(DOCS);
-      await client().registerToolgroup({ ...DOCS, toolgroupId: 'jira', mcpEndpointUri: 'https://jira.example.com/mcp' });
+      await client().registerToolgroup({
+        ...DOCS,
+        toolgroupId: 'jira',
+        mcpEndpointUri: 'https://jira.example.com/mcp',
+      });
 
       const toolgroups = await client().listToolgroups();
-      expect(toolgroups.map(t => [t.identifier, t.provider_id, t.mcp_endpoint?.uri])).toEqual([
+      expect(
+        toolgroups.map(t => [t.identifier, t.provider_id, t.mcp_endpoint?.uri]),
+      ).toEqual([
         ['docs', 'model-context-protocol', 'https://docs.example.com/mcp'],
         ['jira', 'model-context-protocol', 'https://jira.example.com/mcp'],
       ]);
@@ -190,26 +248,41 @@ describe('LlamaStackClient', () => {
   describe('listTools', () => {
     it('returns the tools of one toolgroup, asking with its URL-encoded id', async () => {
       await client().registerToolgroup({ ...DOCS, toolgroupId: 'team docs' });
-      standIn.tools.set('team docs', [{ name: 'search', description: 'Searches' }]);
+      standIn.tools.set('team docs', [
+        { name: 'search', description: 'Searches' },
+      ]);
 
       expect(await client().listTools('team docs')).toEqual([
         { toolgroup_id: 'team docs', name: 'search', description: 'Searches' },
       ]);
-      expect(standIn.calls.at(-1)?.path).toBe('/v1/tools?toolgroup_id=team%20docs');
+      expect(standIn.calls.at(-1)?.path).toBe(
+        '/v1/tools?toolgroup_id=team%20docs',
+      );
     });
 
     it.each([
-      ['404 (0.3 and later)', { status: 404, message: "Tool Group 'docs' not found" }],
-      ['400 "not found" (0.2)', { status: 400, message: "Tool group 'docs' not found" }],
-    ])("resolves 'absent' for an unknown toolgroup answered with %s", async (_case, fault) => {
-      standIn.inject(fault, { method: 'GET', times: 1 });
-      expect(await client().listTools('docs')).toBe('absent');
-    });
+      [
+        '404 (0.3 and later)',
+        { status: 404, message: "Tool Group 'docs' not found" },
+      ],
+      [
+        '400 "not found" (0.2)',
+        { status: 400, message: "Tool group 'docs' not found" },
+      ],
+    ])(
+      "resolves 'absent' for an unknown toolgroup answered with %s",
+      async (_case, fault) => {
+        standIn.inject(fault, { method: 'GET', times: 1 });
+        expect(await client().listTools('docs')).toBe('absent');
+      },
+    );
 
     it("fails with 'unavailable' on a 500, such as an MCP server Llama Stack cannot reach", async () => {
       await client().registerToolgroup(DOCS);
       standIn.inject({ status: 500 }, { method: 'GET' });
-      expect((await failureOf(client().listTools('docs'))).failure).toBe('unavailable');
+      expect((await failureOf(client().listTools('docs'))).failure).toBe(
+        'unavailable',
+      );
     });
   });
 
@@ -221,11 +294,14 @@ describe('LlamaStackClient', () => {
       ['unregister', c => c.unregisterToolgroup('docs')],
       ['list', c => c.listToolgroups()],
       ['list tools', c => c.listTools('docs')],
-    ])("fails %s with 'no-toolgroups-api', never resolving as absent", async (_operation, call) => {
-      const error = await failureOf(call(client()));
-      expect(error.failure).toBe('no-toolgroups-api');
-      expect(error.message).toMatch(/0\.7/);
-    });
+    ])(
+      "fails %s with 'no-toolgroups-api', never resolving as absent",
+      async (_operation, call) => {
+        const error = await failureOf(call(client()));
+        expect(error.failure).toBe('no-toolgroups-api');
+        expect(error.message).toMatch(/0\.7/);
+      },
+    );
   });
 
   describe('with a token', () => {
@@ -235,12 +311,18 @@ describe('LlamaStackClient', () => {
       const authorized = client({ token: 's3cret' });
       await authorized.registerToolgroup(DOCS);
       await authorized.listToolgroups();
-      await expect(authorized.unregisterToolgroup('docs')).resolves.toBe('unregistered');
+      await expect(authorized.unregisterToolgroup('docs')).resolves.toBe(
+        'unregistered',
+      );
       // 'absent' needs a DELETE and the GET that confirms the API exists.
-      await expect(authorized.unregisterToolgroup('docs')).resolves.toBe('absent');
+      await expect(authorized.unregisterToolgroup('docs')).resolves.toBe(
+        'absent',
+      );
 
       expect(standIn.calls).toHaveLength(5);
-      expect(standIn.calls.map(c => c.authorization)).toEqual(Array(5).fill('Bearer s3cret'));
+      expect(standIn.calls.map(c => c.authorization)).toEqual(
+        Array(5).fill('Bearer s3cret'),
+      );
     });
 
     it("is 'rejected' by a Llama Stack that wants a token it does not send", async () => {

@@ -1,13 +1,20 @@
 /**
- * What went wrong in a call to Llama Stack, in the few kinds the plugin answers differently:
- * - `conflict`: Llama Stack holds a different toolgroup with that id (it answers 400 "already exists");
+ * What went wrong in a call to Llama Stack, in the few kinds the plugin answers
+ * differently:
+ * - `conflict`: Llama Stack holds a different toolgroup with that id (it
+ *   answers 400 "already exists");
  * - `rejected`: any other 4xx: the request will not succeed by retrying it;
- * - `unavailable`: refused connection, timeout, 429 or 5xx: worth retrying later;
- * - `no-toolgroups-api`: this Llama Stack has no toolgroups API at all (0.7 and later answer 404).
+ * - `unavailable`: refused connection, timeout, 429 or 5xx: worth retrying
+ *   later;
+ * - `no-toolgroups-api`: this Llama Stack has no toolgroups API at all (0.7 and
+ *   later answer 404).
  */
-export type LlamaStackFailure = 'conflict' | 'rejected' | 'unavailable' | 'no-toolgroups-api';
+export type LlamaStackFailure =
+  'conflict' | 'rejected' | 'unavailable' | 'no-toolgroups-api';
 
-/** Its message is for the log only: it can hold Llama Stack's own error text. */
+/**
+ * Its message is for the log only: it can hold Llama Stack's own error text.
+ */
 export class LlamaStackError extends Error {
   override name = 'LlamaStackError';
   constructor(
@@ -35,15 +42,22 @@ export interface ToolDef {
   description?: string | null;
 }
 
-/** The toolgroups API of Llama Stack 0.2 - 0.6, as far as the plugin uses it. */
+/**
+ * The toolgroups API of Llama Stack 0.2 - 0.6, as far as the plugin uses it.
+ */
 export interface ToolgroupsApi {
   registerToolgroup(request: RegisterToolgroupRequest): Promise<void>;
   /** Resolves `absent` when Llama Stack has the API but not the toolgroup. */
   unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'>;
   listToolgroups(): Promise<Toolgroup[]>;
-  /** The tools of one toolgroup; `absent` when Llama Stack has the API but not the toolgroup. */
+  /**
+   * The tools of one toolgroup; `absent` when Llama Stack has the API but not
+   * the toolgroup.
+   */
   listTools(toolgroupId: string): Promise<ToolDef[] | 'absent'>;
-  /** Whether Llama Stack has the toolgroups API at all (0.7 and later do not). */
+  /**
+   * Whether Llama Stack has the toolgroups API at all (0.7 and later do not).
+   */
   probeToolgroupsApi(): Promise<boolean>;
 }
 
@@ -81,7 +95,9 @@ export class LlamaStackClient implements ToolgroupsApi {
     throw await this.failureOf(deadline, 'POST /v1/toolgroups', response);
   }
 
-  async unregisterToolgroup(toolgroupId: string): Promise<'unregistered' | 'absent'> {
+  async unregisterToolgroup(
+    toolgroupId: string,
+  ): Promise<'unregistered' | 'absent'> {
     const route = `/v1/toolgroups/${encodeURIComponent(toolgroupId)}`;
     const deadline = this.deadline();
     const response = await this.call(deadline, 'DELETE', route);
@@ -96,15 +112,22 @@ export class LlamaStackClient implements ToolgroupsApi {
 
   async listToolgroups(): Promise<Toolgroup[]> {
     const deadline = this.deadline();
-    return this.listFrom<Toolgroup>(deadline, 'GET /v1/toolgroups', await this.call(deadline, 'GET', '/v1/toolgroups'));
+    return this.listFrom<Toolgroup>(
+      deadline,
+      'GET /v1/toolgroups',
+      await this.call(deadline, 'GET', '/v1/toolgroups'),
+    );
   }
 
   async listTools(toolgroupId: string): Promise<ToolDef[] | 'absent'> {
     const route = `/v1/tools?toolgroup_id=${encodeURIComponent(toolgroupId)}`;
     const deadline = this.deadline();
     const response = await this.call(deadline, 'GET', route);
-    // Llama Stack 0.2 answers an unknown toolgroup with 400 "... not found", later versions with 404.
-    const notFound = response.status === 404 || (response.status === 400 && /not found/i.test(response.text));
+    // Llama Stack 0.2 answers an unknown toolgroup with 400 "... not found",
+    // later versions with 404.
+    const notFound =
+      response.status === 404 ||
+      (response.status === 400 && /not found/i.test(response.text));
     if (notFound && (await this.hasToolgroupsApi(deadline))) {
       return 'absent';
     }
@@ -112,7 +135,11 @@ export class LlamaStackClient implements ToolgroupsApi {
   }
 
   /** The `data` of an answer `{"data": [...]}`. */
-  private async listFrom<T>(deadline: number, operation: string, response: UpstreamResponse): Promise<T[]> {
+  private async listFrom<T>(
+    deadline: number,
+    operation: string,
+    response: UpstreamResponse,
+  ): Promise<T[]> {
     if (!isSuccess(response)) {
       throw await this.failureOf(deadline, operation, response);
     }
@@ -124,7 +151,10 @@ export class LlamaStackClient implements ToolgroupsApi {
     } catch {
       // fall through: same answer as a body without `data`
     }
-    throw this.failure('rejected', operation, { ...response, text: 'answer is not {"data": [...]}' });
+    throw this.failure('rejected', operation, {
+      ...response,
+      text: 'answer is not {"data": [...]}',
+    });
   }
 
   probeToolgroupsApi(): Promise<boolean> {
@@ -132,8 +162,9 @@ export class LlamaStackClient implements ToolgroupsApi {
   }
 
   /**
-   * A 404 from a toolgroup route means "no such toolgroup" only when the list route exists; Llama Stack
-   * 0.7+ answers 404 everywhere, and taking that for "already gone" would report a false success.
+   * A 404 from a toolgroup route means "no such toolgroup" only when the list
+   * route exists; Llama Stack 0.7+ answers 404 everywhere, and taking that for
+   * "already gone" would report a false success.
    */
   private async hasToolgroupsApi(deadline: number): Promise<boolean> {
     const response = await this.call(deadline, 'GET', '/v1/toolgroups');
@@ -143,10 +174,18 @@ export class LlamaStackClient implements ToolgroupsApi {
     if (response.status === 404) {
       return false;
     }
-    throw this.failure(classify(response.status), 'GET /v1/toolgroups', response);
+    throw this.failure(
+      classify(response.status),
+      'GET /v1/toolgroups',
+      response,
+    );
   }
 
-  private async failureOf(deadline: number, operation: string, response: UpstreamResponse): Promise<LlamaStackError> {
+  private async failureOf(
+    deadline: number,
+    operation: string,
+    response: UpstreamResponse,
+  ): Promise<LlamaStackError> {
     if (response.status === 404 && !(await this.hasToolgroupsApi(deadline))) {
       return new LlamaStackError(
         'no-toolgroups-api',
@@ -157,8 +196,15 @@ export class LlamaStackClient implements ToolgroupsApi {
     return this.failure(classify(response.status), operation, response);
   }
 
-  private failure(kind: LlamaStackFailure, operation: string, response: UpstreamResponse): LlamaStackError {
-    const body = response.text.length > LOGGED_BODY_LIMIT ? `${response.text.slice(0, LOGGED_BODY_LIMIT)}...` : response.text;
+  private failure(
+    kind: LlamaStackFailure,
+    operation: string,
+    response: UpstreamResponse,
+  ): LlamaStackError {
+    const body =
+      response.text.length > LOGGED_BODY_LIMIT
+        ? `${response.text.slice(0, LOGGED_BODY_LIMIT)}...`
+        : response.text;
     return new LlamaStackError(
       kind,
       `Llama Stack at ${this.config.baseUrl} answered ${response.status} to ${operation}: ${body}`,
@@ -166,14 +212,20 @@ export class LlamaStackClient implements ToolgroupsApi {
   }
 
   /**
-   * One operation may take two calls (a 404 is checked against GET /v1/toolgroups); both share one
-   * time limit, so no operation waits longer than the configured timeout.
+   * One operation may take two calls (a 404 is checked against GET
+   * /v1/toolgroups); both share one time limit, so no operation waits longer
+   * than the configured timeout.
    */
   private deadline(): number {
     return Date.now() + this.config.timeoutMs;
   }
 
-  private async call(deadline: number, method: string, path: string, body?: unknown): Promise<UpstreamResponse> {
+  private async call(
+    deadline: number,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -186,13 +238,17 @@ export class LlamaStackClient implements ToolgroupsApi {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        // A redirect would replay the call somewhere the admin did not configure.
+        // A redirect would replay the call somewhere the admin did not
+        // configure.
         redirect: 'manual',
         signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
       });
       return { status: response.status, text: await response.text() };
     } catch (error) {
-      throw new LlamaStackError('unavailable', `${method} ${this.config.baseUrl}${path} failed: ${describeFetchError(error, this.config.timeoutMs)}`);
+      throw new LlamaStackError(
+        'unavailable',
+        `${method} ${this.config.baseUrl}${path} failed: ${describeFetchError(error, this.config.timeoutMs)}`,
+      );
     }
   }
 }
@@ -202,7 +258,9 @@ function isSuccess(response: UpstreamResponse) {
 }
 
 function classify(status: number): LlamaStackFailure {
-  return status >= 500 || status === 429 || status === 408 ? 'unavailable' : 'rejected';
+  return status >= 500 || status === 429 || status === 408
+    ? 'unavailable'
+    : 'rejected';
 }
 
 function describeFetchError(error: unknown, timeoutMs: number): string {
@@ -210,7 +268,8 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
     if (error.name === 'TimeoutError' || error.name === 'AbortError') {
       return `no answer within ${timeoutMs} ms`;
     }
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const cause = (error as { cause?: { code?: string; message?: string } })
+      .cause;
     return cause?.code ?? cause?.message ?? error.message;
   }
   return String(error);

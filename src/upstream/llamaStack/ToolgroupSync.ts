@@ -2,18 +2,25 @@ import { LoggerService } from '@backstage/backend-plugin-api';
 import { ToolgroupsApi } from './LlamaStackClient';
 
 /**
- * `lightspeedMcp.llamaStack.toolgroups`: whether servers are registered as Llama Stack toolgroups.
+ * `lightspeedMcp.llamaStack.toolgroups`: whether servers are registered as
+ * Llama Stack toolgroups.
  * - `enabled`: always (Llama Stack 0.2 - 0.6); a missing API is an error;
- * - `disabled`: never; registration and deletion only change the plugin database;
+ * - `disabled`: never; registration and deletion only change the plugin
+ *   database;
  * - `auto`: when Llama Stack has the toolgroups API, found by probing it.
  */
 export const TOOLGROUPS_MODES = ['auto', 'enabled', 'disabled'] as const;
 export type ToolgroupsMode = (typeof TOOLGROUPS_MODES)[number];
 
-/** How long an `auto` probe result is trusted before a register or delete probes again. */
+/**
+ * How long an `auto` probe result is trusted before a register or delete probes
+ * again.
+ */
 const PROBE_TTL_MS = 60_000;
 
-/** Knows whether toolgroups are synced now, probing Llama Stack in `auto` mode. */
+/**
+ * Knows whether toolgroups are synced now, probing Llama Stack in `auto` mode.
+ */
 export class ToolgroupSync {
   private hasApi: boolean | undefined;
   private probedAt = 0;
@@ -24,17 +31,26 @@ export class ToolgroupSync {
     private readonly logger: LoggerService,
   ) {}
 
-  /** As last known, without calling Llama Stack: used where Llama Stack must not be waited for. */
+  /**
+   * As last known, without calling Llama Stack: used where Llama Stack must not
+   * be waited for.
+   */
   get active(): boolean {
-    return this.mode === 'enabled' || (this.mode === 'auto' && this.hasApi !== false);
+    return (
+      this.mode === 'enabled' || (this.mode === 'auto' && this.hasApi !== false)
+    );
   }
 
   /**
-   * Whether to sync now. In `auto` mode probes when the last probe is older than a minute (or when
-   * `force`d); a Llama Stack that does not answer keeps the last answer.
+   * Whether to sync now. In `auto` mode probes when the last probe is older
+   * than a minute (or when `force`d); a Llama Stack that does not answer keeps
+   * the last answer.
    */
   async check(force = false): Promise<boolean> {
-    if (this.mode === 'auto' && (force || Date.now() - this.probedAt > PROBE_TTL_MS)) {
+    if (
+      this.mode === 'auto' &&
+      (force || Date.now() - this.probedAt > PROBE_TTL_MS)
+    ) {
       try {
         this.record(await this.llamaStack.probeToolgroupsApi());
       } catch {
@@ -45,8 +61,9 @@ export class ToolgroupSync {
   }
 
   /**
-   * A toolgroups call answered that there is no such API. In `auto` mode sync stops and the caller
-   * goes on without it (true); otherwise it is an error (false).
+   * A toolgroups call answered that there is no such API. In `auto` mode sync
+   * stops and the caller goes on without it (true); otherwise it is an error
+   * (false).
    */
   apiMissing(): boolean {
     if (this.mode !== 'auto') {
