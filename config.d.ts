@@ -105,6 +105,25 @@ export interface Config {
         { milliseconds?: number; seconds?: number; minutes?: number } | string;
     };
     /**
+     * The plugin's actions in Backstage's actions registry, which
+     * `@backstage/plugin-mcp-actions-backend` offers AI agents as MCP tools.
+     * `list-mcp-servers`, `get-mcp-server` and `check-mcp-server` are always
+     * registered.
+     */
+    actions?: {
+      /**
+       * Also register `register-mcp-server` and `unregister-mcp-server`.
+       * Default: false. An agent acts on text it reads (documents, tickets,
+       * tool answers), and that text can tell it to register a server at a URL
+       * of an attacker's choice, whose tools then reach every chat that uses
+       * it, or to remove servers. The URL policy limits the addresses, not the
+       * intent, and the actions run with the permissions of the user behind
+       * the agent. Turn this on only where agents are trusted to change the
+       * server list.
+       */
+      allowWrites?: boolean;
+    };
+    /**
      * Static MCP servers: listed with `source: "config"`, read-only through the
      * API, and registered in Llama Stack at startup when missing there.
      * Validated with the rules of the API.

@@ -2,6 +2,8 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
+import { createLightspeedMcpActions } from './actions';
 import { readPluginConfig } from './config/readPluginConfig';
 import { AuthorizedMcpServerService } from './authorized/AuthorizedMcpServerService';
 import { DatabaseMcpServerStore } from './database/DatabaseMcpServerStore';
@@ -38,6 +40,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         permissionsRegistry: coreServices.permissionsRegistry,
         scheduler: coreServices.scheduler,
         auditor: coreServices.auditor,
+        actionsRegistry: actionsRegistryServiceRef,
       },
       async init(deps) {
         const {
@@ -50,6 +53,7 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           permissionsRegistry,
           scheduler,
           auditor,
+          actionsRegistry,
         } = deps;
         const pluginConfig = readPluginConfig(config);
 
@@ -88,20 +92,22 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           path: '/openapi.json',
           allow: 'unauthenticated',
         });
-        httpRouter.use(
-          createRouter({
-            mcpServers: new AuthorizedMcpServerService({
-              service,
-              permissions,
-              auditor,
-              toCondition: createServerConditions(
-                permissionsRegistry.getPermissionRuleset(mcpServerResourceRef),
-              ),
-              defaultProviderId: pluginConfig.defaultProviderId,
-            }),
-            httpAuth,
-          }),
-        );
+        // The one entry to the use cases, for the routes and the actions alike.
+        const mcpServers = new AuthorizedMcpServerService({
+          service,
+          permissions,
+          auditor,
+          toCondition: createServerConditions(
+            permissionsRegistry.getPermissionRuleset(mcpServerResourceRef),
+          ),
+          defaultProviderId: pluginConfig.defaultProviderId,
+        });
+        httpRouter.use(createRouter({ mcpServers, httpAuth }));
+        createLightspeedMcpActions({
+          actionsRegistry,
+          mcpServers,
+          allowWrites: pluginConfig.actionsAllowWrites,
+        });
 
         const reconciler = new Reconciler({
           store,

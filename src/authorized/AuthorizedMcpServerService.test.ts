@@ -217,3 +217,119 @@ describe('AuthorizedMcpServerService', () => {
     ]);
   });
 });
+
+describe('AuthorizedMcpServerService name prefix', () => {
+  function withListPage(decision: Parameters<typeof setUp>[0]) {
+    const set = setUp(decision);
+    const listPage = jest.fn(async () => ({ servers: [] }));
+    Object.assign(set.service, { listPage, list: jest.fn(async () => []) });
+    return { ...set, listPage };
+  }
+
+  it('narrows an allowed list to the prefix, in the database and in memory', async () => {
+    const { layer, listPage } = withListPage({ result: AuthorizeResult.ALLOW });
+
+    await layer.listPage(
+      { limit: 10, cursor: 'YTE', namePrefix: 'team-a-' },
+      { credentials },
+    );
+
+    const [condition, limit, cursor] = listPage.mock.calls[0] as unknown as [
+      ServerCondition,
+      number,
+      string,
+    ];
+    expect([limit, cursor]).toEqual([10, 'YTE']);
+    expect(condition.filter).toEqual({
+      property: 'name_prefix',
+      value: 'team-a-',
+    });
+    expect(condition.matches(server('team-a-wiki'))).toBe(true);
+    // Case-sensitive and literal, as the HAS_NAME_PREFIX rule.
+    expect(condition.matches(server('TEAM-A-wiki'))).toBe(false);
+    expect(condition.matches(server('team_a-wiki'))).toBe(false);
+  });
+
+  it('ANDs the prefix with a conditional decision', async () => {
+    const {
+      layer,
+      listPage,
+      condition: permitted,
+    } = withListPage({
+      result: AuthorizeResult.CONDITIONAL,
+      conditions: {
+        rule: 'IS_OWNER',
+        resourceType: 'lightspeed-mcp-server',
+        params: { claims: [ALICE] },
+      },
+    });
+    const mine = new Set(['team-a-mine', 'other-mine']);
+    permitted.matches = s => mine.has(s.name);
+
+    await layer.listPage({ limit: 10, namePrefix: 'team-a-' }, { credentials });
+
+    const [condition] = listPage.mock.calls[0] as unknown as [ServerCondition];
+    expect(condition.filter).toEqual({
+      allOf: [{ property: 'name_prefix', value: 'team-a-' }, permitted.filter],
+    });
+    expect(condition.matches(server('team-a-mine'))).toBe(true);
+    expect(condition.matches(server('team-a-theirs'))).toBe(false);
+    expect(condition.matches(server('other-mine'))).toBe(false);
+  });
+
+  it('passes the permission condition alone without a prefix', async () => {
+    const { layer, service, condition } = withListPage({
+      result: AuthorizeResult.CONDITIONAL,
+      conditions: {
+        rule: 'HAS_SOURCE',
+        resourceType: 'lightspeed-mcp-server',
+        params: { source: 'api' },
+      },
+    });
+
+    await layer.list({ credentials });
+
+    expect(service.list).toHaveBeenCalledWith(condition);
+  });
+
+  it.each([
+    ['an empty', '', "'name_prefix' must not be empty"],
+    [
+      'a leading "-"',
+      '-team',
+      "'name_prefix' must start with a letter or digit",
+    ],
+    ['a "/"', 'team/a', "'name_prefix' must start with a letter or digit"],
+    [
+      'a 129-character',
+      'a'.repeat(129),
+      "'name_prefix' must be at most 128 characters",
+    ],
+  ])(
+    'refuses %s prefix before asking the permission framework',
+    async (_case, namePrefix, message) => {
+      const { layer, permissions } = withListPage({
+        result: AuthorizeResult.ALLOW,
+      });
+
+      await expect(
+        layer.listPage({ limit: 10, namePrefix }, { credentials }),
+      ).rejects.toThrow(
+        expect.objectContaining({
+          name: 'InputError',
+          message: expect.stringContaining(message),
+        }),
+      );
+      expect(permissions.authorizeConditional).not.toHaveBeenCalled();
+    },
+  );
+
+  it('accepts a prefix that ends with a space, as names may contain one', async () => {
+    const { layer, listPage } = withListPage({ result: AuthorizeResult.ALLOW });
+
+    await layer.list({ credentials }, { namePrefix: 'team tools' });
+    await layer.listPage({ limit: 1, namePrefix: 'team ' }, { credentials });
+
+    expect(listPage).toHaveBeenCalled();
+  });
+});

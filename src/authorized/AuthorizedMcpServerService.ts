@@ -16,6 +16,7 @@ import { McpServerService } from '../mcpServers/McpServerService';
 import { CheckResult, McpServer, McpTool } from '../mcpServers/types';
 import {
   parseName,
+  parseNamePrefix,
   parsePatchRequest,
   parseRegisterRequest,
 } from '../mcpServers/validation';
@@ -87,17 +88,23 @@ export class AuthorizedMcpServerService {
   }
 
   /**
-   * Config servers first, then stored ones; narrowed by a conditional decision.
+   * Config servers first, then stored ones; narrowed by a conditional decision,
+   * and by `query.namePrefix` when given.
    */
-  async list(options: CallOptions): Promise<McpServer[]> {
-    return this.service.list(await this.listCondition(options));
+  async list(
+    options: CallOptions,
+    query: { namePrefix?: string } = {},
+  ): Promise<McpServer[]> {
+    return this.service.list(
+      await this.listCondition(options, query.namePrefix),
+    );
   }
 
   async listPage(
-    page: { limit: number; cursor?: string },
+    page: { limit: number; cursor?: string; namePrefix?: string },
     options: CallOptions,
   ): Promise<{ servers: McpServer[]; nextCursor?: string }> {
-    const condition = await this.listCondition(options);
+    const condition = await this.listCondition(options, page.namePrefix);
     return this.service.listPage(condition, page.limit, page.cursor);
   }
 
@@ -174,11 +181,34 @@ export class AuthorizedMcpServerService {
     });
   }
 
-  private listCondition(options: CallOptions) {
-    return this.authorizeConditional(
+  /**
+   * What the caller may list, narrowed to names starting with `rawNamePrefix`
+   * when given: both the database filter and the in-memory test must pass.
+   */
+  private async listCondition(
+    options: CallOptions,
+    rawNamePrefix?: string,
+  ): Promise<ServerCondition | undefined> {
+    const namePrefix =
+      rawNamePrefix === undefined ? undefined : parseNamePrefix(rawNamePrefix);
+    const permitted = await this.authorizeConditional(
       options.credentials,
       mcpServerListPermission,
     );
+    if (namePrefix === undefined) {
+      return permitted;
+    }
+    const prefix: ServerCondition = {
+      filter: { property: 'name_prefix', value: namePrefix },
+      matches: server => server.name.startsWith(namePrefix),
+    };
+    return permitted
+      ? {
+          filter: { allOf: [prefix.filter, permitted.filter] },
+          matches: server =>
+            prefix.matches(server) && permitted.matches(server),
+        }
+      : prefix;
   }
 
   /** Throws 403 unless the permission is granted outright. */

@@ -37,7 +37,17 @@ describe('readPluginConfig', () => {
       reconcileTimeout: { minutes: 5 },
       urlPolicy: expect.any(UrlPolicy),
       checkTimeoutMs: 10_000,
+      actionsAllowWrites: false,
     });
+  });
+
+  it('reads whether the actions may write', () => {
+    expect(read({ actions: { allowWrites: true } }).actionsAllowWrites).toBe(
+      true,
+    );
+    expect(() => read({ actions: { allowWrites: 'maybe' } })).toThrow(
+      /actions\.allowWrites/,
+    );
   });
 
   it('reads the check timeout, and refuses a URL policy entry that is not a host, address or CIDR', () => {

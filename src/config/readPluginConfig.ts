@@ -38,6 +38,11 @@ export interface PluginConfig {
   urlPolicy: UrlPolicy;
   /** Time limit of one connection check of an MCP server. */
   checkTimeoutMs: number;
+  /**
+   * Whether the register and unregister actions are offered to the actions
+   * registry (AI agents); the read actions always are.
+   */
+  actionsAllowWrites: boolean;
 }
 
 /**
@@ -65,6 +70,8 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
     checkTimeoutMs:
       readPositiveMilliseconds(config, 'check.timeout') ??
       DEFAULT_CHECK_TIMEOUT_MS,
+    actionsAllowWrites:
+      config.getOptionalBoolean('actions.allowWrites') ?? false,
   };
 }
 

@@ -273,3 +273,26 @@ export function parseName(name: string): string {
   }
   return result.data;
 }
+
+const namePrefixSchema = z
+  .string({ message: 'must be a string' })
+  .min(1, 'must not be empty; leave it out to list every server')
+  .max(128, 'must be at most 128 characters')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9 ._:-]*$/,
+    'must start with a letter or digit and contain only letters, digits, spaces, ".", "_", ":" and "-"',
+  );
+
+/**
+ * Validates a name prefix of a list with the rules of names: the start of a
+ * valid name (which may end with a space, a name's last character may not).
+ */
+export function parseNamePrefix(prefix: string): string {
+  const result = namePrefixSchema.safeParse(prefix);
+  if (!result.success) {
+    throw new InputError(
+      `Invalid MCP server name prefix: 'name_prefix' ${result.error.issues[0].message}`,
+    );
+  }
+  return result.data;
+}
