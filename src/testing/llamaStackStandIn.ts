@@ -1,9 +1,11 @@
 import Ajv, { ValidateFunction } from 'ajv';
 import fs from 'node:fs';
 import http from 'node:http';
-import { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
+import { send, StandInServer, StandInServerOptions } from './standInServer';
+
+export type { FaultOptions, StandInCall, StandInFault } from './standInServer';
 
 /**
  * A STAND-IN for Llama Stack's toolgroups API (0.2 - 0.6), for tests and the
@@ -27,33 +29,7 @@ export interface StandInToolgroup {
   args: Record<string, unknown> | null;
 }
 
-export interface StandInCall {
-  method: string;
-  /** Path and query, as received (still URL-encoded). */
-  path: string;
-  body?: unknown;
-  authorization?: string;
-}
-
-/** What a fault does to a call it hits. */
-export type StandInFault =
-  | { status: number; message?: string }
-  | { delayMs: number }
-  /** Never answers (until the stand-in stops). */
-  | { hang: true };
-
-export interface FaultOptions {
-  /** Hit only calls of this method; default every method. */
-  method?: 'GET' | 'POST' | 'DELETE';
-  /** Hit this many calls, then stop; default every call until clearFaults(). */
-  times?: number;
-}
-
-export interface StandInOptions {
-  /** Default: 0, any free port. */
-  port?: number;
-  /** Every call must carry `Authorization: Bearer <token>`. */
-  token?: string;
+export interface StandInOptions extends StandInServerOptions {
   /**
    * `message` as Llama Stack 0.6, `detail` as 0.2 - 0.5. Default: `message`.
    */
@@ -71,7 +47,6 @@ const SCHEMA_FILE = path.join(
   __dirname,
   'llama-stack-v0.6.1-toolgroups.openapi.yaml',
 );
-const MAX_BODY_BYTES = 1024 * 1024;
 
 let registerRequestValidator: ValidateFunction | undefined;
 
@@ -91,19 +66,16 @@ function validateRegisterRequest(body: unknown): string | undefined {
     .join('; ');
 }
 
-export class LlamaStackStandIn {
+/**
+ * Llama Stack's answers; the server, call log, faults and token check are
+ * StandInServer's.
+ */
+export class LlamaStackStandIn extends StandInServer {
   /**
    * The toolgroups it holds; tests may add foreign ones or clear it to act as a
    * restarted, empty server.
    */
   readonly toolgroups = new Map<string, StandInToolgroup>();
-  /** Every call received, in order. */
-  readonly calls: StandInCall[] = [];
-  /**
-   * Request bodies that did not match the reference schema; a correct client
-   * leaves this empty.
-   */
-  readonly schemaViolations: string[] = [];
   /**
    * The tools GET /v1/tools answers for each toolgroup. Real Llama Stack asks
    * the MCP server; the stand-in answers what a test puts here (none by
@@ -115,23 +87,9 @@ export class LlamaStackStandIn {
   >();
   toolgroupsApi: boolean;
 
-  private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
-  private faults: Array<{
-    fault: StandInFault;
-    options: FaultOptions;
-    left: number;
-  }> = [];
-  private port: number;
-
   private constructor(private readonly options: StandInOptions) {
-    this.port = options.port ?? 0;
+    super(options);
     this.toolgroupsApi = options.toolgroupsApi ?? true;
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', socket => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
   }
 
   static async start(options: StandInOptions = {}): Promise<LlamaStackStandIn> {
@@ -140,22 +98,10 @@ export class LlamaStackStandIn {
     return standIn;
   }
 
-  /** Base URL, as `lightspeedMcp.llamaStack.baseUrl` wants it. */
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
   /** Calls to toolgroups routes, as `METHOD path`. */
   toolgroupCalls(): string[] {
     return this.calls
       .filter(c => c.path.startsWith('/v1/toolgroups'))
-      .map(c => `${c.method} ${c.path}`);
-  }
-
-  /** The calls that change something (register and unregister). */
-  writeCalls(): string[] {
-    return this.calls
-      .filter(c => c.method !== 'GET')
       .map(c => `${c.method} ${c.path}`);
   }
 
@@ -178,100 +124,16 @@ export class LlamaStackStandIn {
     });
   }
 
-  inject(fault: StandInFault, options: FaultOptions = {}): void {
-    this.faults.push({ fault, options, left: options.times ?? Infinity });
+  protected override answerUnreadableBody(
+    _method: string,
+    _url: URL,
+    res: http.ServerResponse,
+  ): boolean {
+    this.sendError(res, 400, 'Request body is not valid JSON');
+    return true;
   }
 
-  clearFaults(): void {
-    this.faults = [];
-  }
-
-  /** Refuses connections from now on, as a Llama Stack that is down. */
-  async stop(): Promise<void> {
-    const closed = new Promise<void>(resolve =>
-      this.server.close(() => resolve()),
-    );
-    for (const socket of this.sockets) {
-      socket.destroy();
-    }
-    await closed;
-  }
-
-  /** Listens again on the same port after stop(). */
-  async restart(): Promise<void> {
-    await this.listen();
-  }
-
-  private listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        this.port = (this.server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  private takeFault(method: string): StandInFault | undefined {
-    const entry = this.faults.find(
-      f => f.left > 0 && (!f.options.method || f.options.method === method),
-    );
-    if (entry) {
-      entry.left -= 1;
-    }
-    return entry?.fault;
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse) {
-    const method = req.method ?? 'GET';
-    const target = req.url ?? '/';
-    let body: unknown;
-    try {
-      body = await readJsonBody(req);
-    } catch {
-      this.calls.push({
-        method,
-        path: target,
-        authorization: req.headers.authorization,
-      });
-      this.sendError(res, 400, 'Request body is not valid JSON');
-      return;
-    }
-    this.calls.push({
-      method,
-      path: target,
-      body,
-      authorization: req.headers.authorization,
-    });
-
-    const fault = this.takeFault(method);
-    if (fault && 'hang' in fault) {
-      return;
-    }
-    if (fault && 'delayMs' in fault) {
-      // unref: a delayed answer must not keep a finished test run alive.
-      await new Promise(resolve => setTimeout(resolve, fault.delayMs).unref());
-    }
-    if (fault && 'status' in fault) {
-      this.sendError(
-        res,
-        fault.status,
-        fault.message ?? `Injected failure ${fault.status}`,
-      );
-      return;
-    }
-    if (
-      this.options.token &&
-      req.headers.authorization !== `Bearer ${this.options.token}`
-    ) {
-      this.sendError(res, 401, 'Invalid or missing API token');
-      return;
-    }
-    this.route(method, new URL(target, 'http://stand-in'), body, res);
-  }
-
-  private route(
+  protected override route(
     method: string,
     url: URL,
     body: unknown,
@@ -375,28 +237,12 @@ export class LlamaStackStandIn {
     res.writeHead(204).end();
   }
 
-  private sendError(res: http.ServerResponse, status: number, text: string) {
+  protected override sendError(
+    res: http.ServerResponse,
+    status: number,
+    text: string,
+  ) {
     const style = this.options.errorStyle ?? 'message';
     send(res, status, { error: { [style]: text } });
   }
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown) {
-  res
-    .writeHead(status, { 'content-type': 'application/json' })
-    .end(JSON.stringify(body));
-}
-
-async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new Error('body too large');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text ? JSON.parse(text) : undefined;
 }
