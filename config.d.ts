@@ -2,10 +2,34 @@ export interface Config {
   /** Configuration of the lightspeed-mcp backend plugin. */
   lightspeedMcp: {
     /**
-     * The Llama Stack server whose toolgroups API (Llama Stack 0.2 - 0.6)
-     * receives the MCP servers.
+     * lightspeed-stack (LCS), the service Developer Lightspeed's backend sends
+     * questions to in Red Hat Developer Hub: servers are registered through
+     * its runtime API `/v1/mcp-servers` and put back after it restarts. Set
+     * this or `llamaStack`, not both.
      */
-    llamaStack: {
+    lightspeedStack?: {
+      /**
+       * Base URL of lightspeed-stack, without `/v1`, for example
+       * `http://localhost:8080`.
+       */
+      baseUrl: string;
+      /**
+       * Sent as `Authorization: Bearer <token>` on every call; lightspeed-stack
+       * must accept it for its MCP servers API.
+       * @visibility secret
+       */
+      token?: string;
+      /**
+       * Time limit of each operation on lightspeed-stack. Default: 10 seconds.
+       */
+      timeout?:
+        { milliseconds?: number; seconds?: number; minutes?: number } | string;
+    };
+    /**
+     * The Llama Stack server whose toolgroups API (Llama Stack 0.2 - 0.6)
+     * receives the MCP servers. Set this or `lightspeedStack`, not both.
+     */
+    llamaStack?: {
       /**
        * Base URL of Llama Stack, without `/v1`, for example
        * `http://localhost:8321`.

@@ -7,9 +7,8 @@ import { createLightspeedMcpActions } from './actions';
 import { readPluginConfig } from './config/readPluginConfig';
 import { AuthorizedMcpServerService } from './authorized/AuthorizedMcpServerService';
 import { DatabaseMcpServerStore } from './database/DatabaseMcpServerStore';
-import { LlamaStackClient } from './upstream/llamaStack/LlamaStackClient';
 import { McpServerChecker } from './mcpClient/McpServerChecker';
-import { ToolgroupSync } from './upstream/llamaStack/ToolgroupSync';
+import { createUpstream } from './upstream/createUpstream';
 import {
   mcpServerPermissions,
   mcpServerResourceRef,
@@ -58,16 +57,10 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         const pluginConfig = readPluginConfig(config);
 
         const store = await DatabaseMcpServerStore.create({ database });
-        const llamaStack = new LlamaStackClient(pluginConfig.llamaStack);
-        const sync = new ToolgroupSync(
-          pluginConfig.llamaStack.toolgroups,
-          llamaStack,
-          logger,
-        );
+        const { upstream, connection } = createUpstream(pluginConfig, logger);
         const service = new McpServerService({
           store,
-          llamaStack,
-          sync,
+          upstream,
           staticServers: pluginConfig.staticServers,
           logger,
           urlPolicy: pluginConfig.urlPolicy,
@@ -111,13 +104,13 @@ export const lightspeedMcpPlugin = createBackendPlugin({
 
         const reconciler = new Reconciler({
           store,
-          llamaStack,
-          sync,
+          upstream,
           staticServers: pluginConfig.staticServers,
           logger,
-          // A register or delete makes at most two Llama Stack calls, each
-          // bounded by the timeout.
-          staleAfterMs: 2 * pluginConfig.llamaStack.timeoutMs + 1000,
+          // No request runs longer: an update makes at most three upstream
+          // operations (unregister, register, and register the old one back),
+          // each bounded by the timeout.
+          staleAfterMs: 3 * connection.timeoutMs + 1000,
           parallelism: 4,
         });
         // Runs at startup, then at the configured frequency, on one replica at
@@ -130,8 +123,8 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         });
 
         logger.info(
-          `Serving MCP servers with Llama Stack at ${pluginConfig.llamaStack.baseUrl} ` +
-            `(${pluginConfig.staticServers.length} from app-config), toolgroups mode ${sync.mode}`,
+          `Serving MCP servers with ${upstream.describe()} at ${connection.baseUrl} ` +
+            `(${pluginConfig.staticServers.length} from app-config)`,
         );
       },
     });

@@ -72,21 +72,21 @@ describe('readPluginConfig', () => {
     ['several trailing slashes', `${BASE_URL}//`, BASE_URL],
     ['a path with a trailing slash', `${BASE_URL}/llama/`, `${BASE_URL}/llama`],
   ])('strips %s from baseUrl', (_case, baseUrl, expected) => {
-    expect(read({}, { baseUrl }).llamaStack.baseUrl).toBe(expected);
+    expect(read({}, { baseUrl }).llamaStack!.baseUrl).toBe(expected);
   });
 
   it('reads the timeout as a duration', () => {
-    expect(read({}, { timeout: { seconds: 3 } }).llamaStack.timeoutMs).toBe(
+    expect(read({}, { timeout: { seconds: 3 } }).llamaStack!.timeoutMs).toBe(
       3000,
     );
     expect(
-      read({}, { timeout: { minutes: 1, milliseconds: 500 } }).llamaStack
+      read({}, { timeout: { minutes: 1, milliseconds: 500 } }).llamaStack!
         .timeoutMs,
     ).toBe(60_500);
   });
 
   it('reads the token', () => {
-    expect(read({}, { token: 's3cret' }).llamaStack.token).toBe('s3cret');
+    expect(read({}, { token: 's3cret' }).llamaStack!.token).toBe('s3cret');
   });
 
   it.each<[string, JsonObject, RegExp]>([
@@ -190,6 +190,51 @@ describe('readPluginConfig', () => {
         });
       expect(call).toThrow(
         /lightspeedMcp\.mcpServers\[2\].*docs.*lightspeedMcp\.mcpServers\[0\]/,
+      );
+    });
+  });
+
+  describe('the upstream', () => {
+    const LCS_URL = 'http://lightspeed-stack.example.com:8080';
+    const readOnly = (lightspeedMcp: JsonObject) =>
+      readPluginConfig(new ConfigReader({ lightspeedMcp }));
+
+    it('reads lightspeedStack, and then no llamaStack', () => {
+      const config = readOnly({
+        lightspeedStack: {
+          baseUrl: `${LCS_URL}/`,
+          token: 'lcs-token',
+          timeout: { seconds: 4 },
+        },
+      });
+
+      expect(config.lightspeedStack).toEqual({
+        baseUrl: LCS_URL,
+        token: 'lcs-token',
+        timeoutMs: 4000,
+      });
+      expect(config.llamaStack).toBeUndefined();
+    });
+
+    it('refuses both upstreams, and neither, naming both keys', () => {
+      expect(() =>
+        readOnly({
+          lightspeedStack: { baseUrl: LCS_URL },
+          llamaStack: { baseUrl: BASE_URL },
+        }),
+      ).toThrow(
+        /lightspeedMcp\.llamaStack and lightspeedMcp\.lightspeedStack are both set/,
+      );
+      expect(() => readOnly({})).toThrow(
+        /Neither lightspeedMcp\.lightspeedStack nor lightspeedMcp\.llamaStack is set/,
+      );
+    });
+
+    it('refuses a lightspeedStack URL that is not http(s), naming the key', () => {
+      expect(() =>
+        readOnly({ lightspeedStack: { baseUrl: 'ftp://lcs.example.com' } }),
+      ).toThrow(
+        'lightspeedMcp.lightspeedStack.baseUrl must be an absolute http:// or https:// URL',
       );
     });
   });

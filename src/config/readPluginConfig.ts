@@ -1,7 +1,7 @@
 import { Config, readDurationFromConfig } from '@backstage/config';
 import { durationToMilliseconds, HumanDuration } from '@backstage/types';
 import { McpServerSpec } from '../mcpServers/types';
-import { LlamaStackClientOptions } from '../upstream/llamaStack/LlamaStackClient';
+import { UpstreamConnection } from '../upstream/Upstream';
 import {
   TOOLGROUPS_MODES,
   ToolgroupsMode,
@@ -10,15 +10,18 @@ import { UrlPolicy } from '../mcpClient/urlPolicy';
 import { parseStaticServer } from '../mcpServers/validation';
 
 export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
-const DEFAULT_LLAMA_STACK_TIMEOUT_MS = 10_000;
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
 const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
-export interface LlamaStackConfig extends LlamaStackClientOptions {
+export interface LlamaStackConfig extends UpstreamConnection {
   toolgroups: ToolgroupsMode;
 }
 
+/** Exactly one is set: where servers sync to. */
 export interface PluginConfig {
-  llamaStack: LlamaStackConfig;
+  llamaStack?: LlamaStackConfig;
+  /** lightspeed-stack's runtime MCP servers API (RHDH). */
+  lightspeedStack?: UpstreamConnection;
   defaultProviderId: string;
   staticServers: McpServerSpec[];
   /**
@@ -54,7 +57,7 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
   const defaultProviderId =
     config.getOptionalString('defaultProviderId') ?? DEFAULT_PROVIDER_ID;
   return {
-    llamaStack: readLlamaStackConfig(config.getConfig('llamaStack')),
+    ...readUpstream(config),
     defaultProviderId,
     staticServers: readStaticServers(config, defaultProviderId),
     reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? {
@@ -99,7 +102,51 @@ function readOptionalDuration(
   return config.has(key) ? readDurationFromConfig(config, { key }) : undefined;
 }
 
-function readLlamaStackConfig(config: Config): LlamaStackConfig {
+/** One upstream, named by its key; both or neither is a configuration error. */
+function readUpstream(
+  config: Config,
+): Pick<PluginConfig, 'llamaStack' | 'lightspeedStack'> {
+  const hasLlamaStack = config.has('llamaStack');
+  const hasLightspeedStack = config.has('lightspeedStack');
+  if (hasLlamaStack && hasLightspeedStack) {
+    throw new Error(
+      'lightspeedMcp.llamaStack and lightspeedMcp.lightspeedStack are both set; ' +
+        'set lightspeedMcp.lightspeedStack to sync MCP servers to lightspeed-stack (RHDH), ' +
+        'or lightspeedMcp.llamaStack for Llama Stack toolgroups, not both',
+    );
+  }
+  if (hasLightspeedStack) {
+    return {
+      lightspeedStack: readConnection(
+        config.getConfig('lightspeedStack'),
+        'lightspeedMcp.lightspeedStack',
+      ),
+    };
+  }
+  if (!hasLlamaStack) {
+    throw new Error(
+      'Neither lightspeedMcp.lightspeedStack nor lightspeedMcp.llamaStack is set; ' +
+        'set lightspeedMcp.lightspeedStack.baseUrl (lightspeed-stack, as in RHDH) ' +
+        'or lightspeedMcp.llamaStack.baseUrl (Llama Stack toolgroups)',
+    );
+  }
+  const llamaStack = config.getConfig('llamaStack');
+  const toolgroups = llamaStack.getOptionalString('toolgroups') ?? 'auto';
+  if (!(TOOLGROUPS_MODES as readonly string[]).includes(toolgroups)) {
+    throw new Error(
+      `lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`,
+    );
+  }
+  return {
+    llamaStack: {
+      ...readConnection(llamaStack, 'lightspeedMcp.llamaStack'),
+      toolgroups: toolgroups as ToolgroupsMode,
+    },
+  };
+}
+
+/** `path`: where `config` sits, for error messages. */
+function readConnection(config: Config, path: string): UpstreamConnection {
   const baseUrl = config.getString('baseUrl');
   let parsed: URL | undefined;
   try {
@@ -112,23 +159,15 @@ function readLlamaStackConfig(config: Config): LlamaStackConfig {
     (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
   ) {
     throw new Error(
-      'lightspeedMcp.llamaStack.baseUrl must be an absolute http:// or https:// URL',
-    );
-  }
-  const timeoutMs =
-    readPositiveMilliseconds(config, 'timeout', 'lightspeedMcp.llamaStack') ??
-    DEFAULT_LLAMA_STACK_TIMEOUT_MS;
-  const toolgroups = config.getOptionalString('toolgroups') ?? 'auto';
-  if (!(TOOLGROUPS_MODES as readonly string[]).includes(toolgroups)) {
-    throw new Error(
-      `lightspeedMcp.llamaStack.toolgroups must be one of ${TOOLGROUPS_MODES.join(', ')}`,
+      `${path}.baseUrl must be an absolute http:// or https:// URL`,
     );
   }
   return {
     baseUrl: baseUrl.replace(/\/+$/, ''),
     token: config.getOptionalString('token') || undefined,
-    timeoutMs,
-    toolgroups: toolgroups as ToolgroupsMode,
+    timeoutMs:
+      readPositiveMilliseconds(config, 'timeout', path) ??
+      DEFAULT_UPSTREAM_TIMEOUT_MS,
   };
 }
 

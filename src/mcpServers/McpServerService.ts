@@ -10,11 +10,7 @@ import {
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
 import { decodeCursor, encodeCursor } from './cursor';
 import { BadGatewayError } from './errors';
-import {
-  LlamaStackError,
-  ToolgroupsApi,
-} from '../upstream/llamaStack/LlamaStackClient';
-import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
+import { Upstream, UpstreamError } from '../upstream/Upstream';
 import { ServerCondition } from '../permissions/conditions';
 import {
   CheckResult,
@@ -28,26 +24,24 @@ import { UrlPolicy } from '../mcpClient/urlPolicy';
 
 export interface McpServerServiceOptions {
   store: McpServerStore;
-  llamaStack: ToolgroupsApi;
-  sync: ToolgroupSync;
+  upstream: Upstream;
   staticServers: McpServerSpec[];
   logger: LoggerService;
   urlPolicy: UrlPolicy;
   checker: { check(name: string, url: string): Promise<CheckResult> };
 }
 
-/** The Llama Stack calls of an operation, for its error messages. */
+/** The upstream calls of an operation, for its error messages. */
 type Operation = 'register' | 'unregister' | 'update' | 'list tools';
 
 /**
  * The use cases of the plugin and their order of work. The one place that knows
- * both the config servers and the stored ones, and keeps the store and Llama
- * Stack in line.
+ * both the config servers and the stored ones, and keeps the store and the
+ * upstream in line.
  */
 export class McpServerService {
   private readonly store: McpServerStore;
-  private readonly llamaStack: ToolgroupsApi;
-  private readonly sync: ToolgroupSync;
+  private readonly upstream: Upstream;
   private readonly staticServers: McpServerSpec[];
   private readonly staticNames: Set<string>;
   private readonly logger: LoggerService;
@@ -56,8 +50,7 @@ export class McpServerService {
 
   constructor(options: McpServerServiceOptions) {
     this.store = options.store;
-    this.llamaStack = options.llamaStack;
-    this.sync = options.sync;
+    this.upstream = options.upstream;
     this.staticServers = options.staticServers;
     this.staticNames = new Set(options.staticServers.map(s => s.name));
     this.logger = options.logger;
@@ -99,20 +92,18 @@ export class McpServerService {
     }
 
     try {
-      await this.whenSynced(() =>
-        this.llamaStack.registerToolgroup(toolgroupOf(spec.name, spec)),
-      );
+      await this.upstream.register(spec);
     } catch (error) {
       await this.releaseClaim(record);
       throw this.toResponseError(error, 'register', spec.name);
     }
 
     if (!(await this.store.transition(record.id, 'pending', 'registered'))) {
-      // A delete removed the claim while Llama Stack was registering: undo our
-      // half too.
-      await this.whenSynced(() =>
-        this.llamaStack.unregisterToolgroup(spec.name),
-      ).catch(error => this.logFailure('roll back', spec.name, error));
+      // A delete removed the claim while the upstream was registering: undo
+      // our half too.
+      await this.upstream
+        .unregister(spec.name)
+        .catch(error => this.logFailure('roll back', spec.name, error));
       throw new ConflictError(
         `MCP server '${spec.name}' was deleted while it was being registered`,
       );
@@ -160,9 +151,10 @@ export class McpServerService {
           lastCheck: next.url === previous.url ? record.lastCheck : undefined,
         }),
       );
-    const toolgroupChanges =
-      next.url !== previous.url || next.providerId !== previous.providerId;
-    if (!toolgroupChanges || !(await this.sync.check())) {
+    if (
+      !this.upstream.differs(previous, next) ||
+      !(await this.upstream.syncing())
+    ) {
       if (!(await this.store.update(record.id, next))) {
         throw busy();
       }
@@ -175,21 +167,17 @@ export class McpServerService {
       throw busy();
     }
     try {
-      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(name));
+      await this.upstream.unregister(name);
     } catch (error) {
       await this.store.settleUpdate(record.id, 'revert');
       throw this.toResponseError(error, 'update', name);
     }
     try {
-      await this.whenSynced(() =>
-        this.llamaStack.registerToolgroup(toolgroupOf(name, next)),
-      );
+      await this.upstream.register({ name, ...next });
     } catch (error) {
-      await this.whenSynced(() =>
-        this.llamaStack.registerToolgroup(toolgroupOf(name, previous)),
-      ).catch(rollbackError =>
+      await this.upstream.register({ name, ...previous }).catch(rollbackError =>
         // The record gets its old fields back, and the reconciler registers
-        // them when Llama Stack answers.
+        // them when the upstream answers.
         this.logFailure('roll back the update of', name, rollbackError),
       );
       await this.store.settleUpdate(record.id, 'revert');
@@ -209,40 +197,25 @@ export class McpServerService {
     return result;
   }
 
-  /** The tools Llama Stack lists for the server's toolgroup. */
+  /** The tools the upstream lists for the server. */
   async tools(name: string, condition?: ServerCondition): Promise<McpTool[]> {
     await this.visible(name, condition);
-    const notHeld = () =>
-      new ConflictError(
-        `Llama Stack does not hold toolgroups (toolgroups mode ${this.sync.mode}, or Llama Stack 0.7 and later); ` +
-          `POST /v1/mcp-servers/${encodeURIComponent(name)}/check lists the tools of the server itself`,
-      );
-    if (!(await this.sync.check())) {
-      throw notHeld();
-    }
-    let tools: Awaited<ReturnType<ToolgroupsApi['listTools']>>;
+    let tools: McpTool[] | 'absent' | undefined;
     try {
-      tools = await this.llamaStack.listTools(name);
+      tools = await this.upstream.listTools?.(name);
     } catch (error) {
-      if (
-        error instanceof LlamaStackError &&
-        error.failure === 'no-toolgroups-api' &&
-        this.sync.apiMissing()
-      ) {
-        throw notHeld();
-      }
       throw this.toResponseError(error, 'list tools', name);
     }
+    if (tools === undefined) {
+      throw new ConflictError(this.upstream.noToolsText(name));
+    }
     if (tools === 'absent') {
+      const { name: upstream, noun } = this.upstream;
       throw new ConflictError(
-        `Llama Stack holds no toolgroup for MCP server '${name}' yet; its status says why`,
+        `${upstream} holds no ${noun} for MCP server '${name}' yet; its status says why`,
       );
     }
-    return tools.map(tool =>
-      tool.description
-        ? { name: tool.name, description: tool.description }
-        : { name: tool.name },
-    );
+    return tools;
   }
 
   /**
@@ -449,7 +422,7 @@ export class McpServerService {
       record.state === 'deleting' ? 'registered' : record.state;
     await this.store.transition(record.id, record.state, 'deleting');
     try {
-      await this.whenSynced(() => this.llamaStack.unregisterToolgroup(name));
+      await this.upstream.unregister(name);
     } catch (error) {
       await this.store.transition(record.id, 'deleting', previousState);
       throw this.toResponseError(error, 'unregister', name);
@@ -459,34 +432,12 @@ export class McpServerService {
   }
 
   /**
-   * Runs a toolgroups call when toolgroups are synced. In `auto` mode, a Llama
-   * Stack found to have no toolgroups API turns sync off and the operation goes
-   * on without it.
-   */
-  private async whenSynced(call: () => Promise<unknown>): Promise<void> {
-    if (!(await this.sync.check())) {
-      return;
-    }
-    try {
-      await call();
-    } catch (error) {
-      if (!(
-        error instanceof LlamaStackError &&
-        error.failure === 'no-toolgroups-api' &&
-        this.sync.apiMissing()
-      )) {
-        throw error;
-      }
-    }
-  }
-
-  /**
    * Without toolgroup sync, a server is `stored`, unless its register is still
    * under way.
    */
   private present(server: McpServer): McpServer {
     const underWay = server.source === 'api' && server.status === 'pending';
-    return this.sync.active || underWay
+    return this.upstream.active || underWay
       ? server
       : { ...server, status: 'stored', statusMessage: undefined };
   }
@@ -506,7 +457,7 @@ export class McpServerService {
 
   private logFailure(operation: string, name: string, error: unknown) {
     this.logger.warn(
-      `Could not ${operation} MCP server '${name}' in Llama Stack`,
+      `Could not ${operation} MCP server '${name}' in ${this.upstream.name}`,
       toError(error),
     );
   }
@@ -520,10 +471,11 @@ export class McpServerService {
     operation: Operation,
     name: string,
   ): Error {
-    if (!(error instanceof LlamaStackError)) {
+    if (!(error instanceof UpstreamError)) {
       return error as Error;
     }
     this.logFailure(operation, name, error);
+    const { name: upstream, noun } = this.upstream;
     const outcome =
       operation === 'list tools'
         ? `the tools of MCP server '${name}' were not listed`
@@ -531,30 +483,32 @@ export class McpServerService {
     // An unregister that fails keeps the record, so it can be retried: 503
     // rather than 502.
     const retryable = operation === 'unregister';
+    const refused = (message: string) =>
+      retryable
+        ? new ServiceUnavailableError(`${message}; ${outcome}, try again later`)
+        : new BadGatewayError(`${message}; ${outcome}`);
     switch (error.failure) {
       case 'conflict':
         return new ConflictError(
-          `Llama Stack already holds a different toolgroup named '${name}'; ${outcome}`,
+          `${this.upstream.conflictText(name)}; ${outcome}`,
         );
-      case 'no-toolgroups-api': {
-        const message =
-          'Llama Stack has no toolgroups API (Llama Stack 0.7 and later removed it; this plugin needs 0.2 - 0.6); ' +
-          outcome;
-        return retryable
-          ? new ServiceUnavailableError(message)
-          : new BadGatewayError(message);
-      }
-      case 'rejected':
+      case 'unsupported':
         return retryable
           ? new ServiceUnavailableError(
-              `Llama Stack refused to unregister the toolgroup; ${outcome}, try again later`,
+              `${this.upstream.unsupportedText}; ${outcome}`,
             )
-          : new BadGatewayError(
-              `Llama Stack rejected the ${operation === 'list tools' ? 'request' : 'registration'}; ${outcome}`,
+          : new BadGatewayError(`${this.upstream.unsupportedText}; ${outcome}`);
+      case 'unauthorized':
+        return refused(`${upstream} refused the plugin's credentials`);
+      case 'rejected':
+        return retryable
+          ? refused(`${upstream} refused to unregister the ${noun}`)
+          : refused(
+              `${upstream} rejected the ${operation === 'list tools' ? 'request' : 'registration'}`,
             );
       default:
         return new ServiceUnavailableError(
-          `Llama Stack is unavailable; ${outcome}${retryable ? ', try again later' : ''}`,
+          `${upstream} is unavailable; ${outcome}${retryable ? ', try again later' : ''}`,
         );
     }
   }
@@ -582,14 +536,6 @@ function fieldsOf(record: McpServerRecord): McpServerFields {
     authorizationHeaders: record.authorizationHeaders,
     headers: record.headers,
     timeout: record.timeout,
-  };
-}
-
-function toolgroupOf(name: string, fields: McpServerFields) {
-  return {
-    toolgroupId: name,
-    providerId: fields.providerId,
-    mcpEndpointUri: fields.url,
   };
 }
 

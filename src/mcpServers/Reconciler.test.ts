@@ -13,6 +13,7 @@ import {
   ToolgroupSync,
   ToolgroupsMode,
 } from '../upstream/llamaStack/ToolgroupSync';
+import { LlamaStackUpstream } from '../upstream/llamaStack/LlamaStackUpstream';
 import { Reconciler } from './Reconciler';
 import { McpServerFields, McpServerSpec } from './types';
 
@@ -181,10 +182,14 @@ describe('Reconciler', () => {
     options: { mode?: ToolgroupsMode; staticServers?: McpServerSpec[] } = {},
   ): Promise<void> {
     const logger = new CapturedLogs().logger();
+    const sync = new ToolgroupSync(
+      options.mode ?? 'enabled',
+      llamaStack,
+      logger,
+    );
     return new Reconciler({
       store,
-      llamaStack,
-      sync: new ToolgroupSync(options.mode ?? 'enabled', llamaStack, logger),
+      upstream: new LlamaStackUpstream(llamaStack, sync),
       staticServers: options.staticServers ?? [],
       logger,
       staleAfterMs: STALE_AFTER_MS,

@@ -1,39 +1,20 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
-import {
-  LlamaStackError,
-  LlamaStackFailure,
-  Toolgroup,
-  ToolgroupsApi,
-} from '../upstream/llamaStack/LlamaStackClient';
-import { ToolgroupSync } from '../upstream/llamaStack/ToolgroupSync';
-import { McpServerSpec } from './types';
-
-/**
- * The fixed texts of `status_message`; Llama Stack's own answer goes to the log
- * only.
- */
-const SYNC_FAILURE_MESSAGES: Record<LlamaStackFailure, string> = {
-  conflict: 'Llama Stack holds a different toolgroup with this name',
-  rejected: 'Llama Stack rejected the registration',
-  unavailable:
-    'Llama Stack was unavailable at the last attempt; it will be retried',
-  'no-toolgroups-api': 'Llama Stack has no toolgroups API',
-};
+import { HeldServer, Upstream, UpstreamError } from '../upstream/Upstream';
+import { McpServerFields, McpServerSpec } from './types';
 
 export interface ReconcilerOptions {
   store: McpServerStore;
-  llamaStack: ToolgroupsApi;
-  sync: ToolgroupSync;
+  upstream: Upstream;
   staticServers: McpServerSpec[];
   logger: LoggerService;
   /**
-   * A `pending` or `deleting` record older than this was left by a crash: no
-   * request takes longer.
+   * A `pending`, `updating` or `deleting` record older than this was left by a
+   * crash: no request takes longer.
    */
   staleAfterMs: number;
-  /** Calls to Llama Stack under way at once. */
+  /** Calls to the upstream under way at once. */
   parallelism: number;
 }
 
@@ -47,14 +28,14 @@ interface Counts {
 }
 
 /**
- * Brings Llama Stack in line with the database and app-config, which are the
+ * Brings the upstream in line with the database and app-config, which are the
  * truth: registers what it misses (it restarted empty, or was down), finishes
- * or rolls back what a crash interrupted, and never removes a toolgroup the
+ * or rolls back what a crash interrupted, and never removes a server the
  * plugin did not create. Runs on one replica at a time (scheduler task).
  */
 export class Reconciler {
   private readonly staticNames: Set<string>;
-  private llamaStackWasUnavailable = false;
+  private upstreamWasUnavailable = false;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.staticNames = new Set(
@@ -63,46 +44,23 @@ export class Reconciler {
   }
 
   async run(): Promise<void> {
-    const { store, llamaStack, logger, staticServers, sync } = this.options;
+    const { store, upstream, logger, staticServers } = this.options;
     const started = Date.now();
     const staleBefore = started - this.options.staleAfterMs;
-    let held: Map<string, Toolgroup>;
+    let held: Map<string, HeldServer> | undefined;
     try {
-      if (!(await sync.check(true))) {
-        await this.settleWithoutSync(staleBefore, started);
-        return;
-      }
-      held = new Map(
-        (await llamaStack.listToolgroups()).map(toolgroup => [
-          toolgroup.identifier,
-          toolgroup,
-        ]),
-      );
+      held = (await upstream.syncing(true)) ? await upstream.list() : undefined;
     } catch (error) {
-      if (
-        error instanceof LlamaStackError &&
-        error.failure === 'no-toolgroups-api' &&
-        sync.apiMissing()
-      ) {
-        await this.settleWithoutSync(staleBefore, started);
-        return;
-      }
-      if (!this.llamaStackWasUnavailable) {
-        this.llamaStackWasUnavailable = true;
-        logger.warn(
-          `Could not reach Llama Stack to sync MCP servers (${staticServers.length} from app-config); ` +
-            'they will be registered once it answers',
-          toError(error),
-        );
-      }
-      logger.info(
-        'Reconcile of MCP servers skipped: Llama Stack is unavailable',
-      );
+      await this.reportListFailure(error);
       return;
     }
-    if (this.llamaStackWasUnavailable) {
-      this.llamaStackWasUnavailable = false;
-      logger.info('Llama Stack answers again; syncing MCP servers');
+    if (!held) {
+      await this.settleWithoutSync(staleBefore, started);
+      return;
+    }
+    if (this.upstreamWasUnavailable) {
+      this.upstreamWasUnavailable = false;
+      logger.info(`${upstream.name} answers again; syncing MCP servers`);
     }
 
     const counts: Counts = {
@@ -117,17 +75,19 @@ export class Reconciler {
       store.list(),
       store.listConfigStatuses(),
     ]);
+    const heldNow = held;
     const jobs = [
       ...staticServers.map(server => ({
         name: server.name,
-        run: () => this.syncConfigServer(server, held, configStatuses, counts),
+        run: () =>
+          this.syncConfigServer(server, heldNow, configStatuses, counts),
       })),
       ...records
         // A config server shadows a stored one of the same name.
         .filter(record => !this.staticNames.has(record.name))
         .map(record => ({
           name: record.name,
-          run: () => this.syncRecord(record, held, staleBefore, counts),
+          run: () => this.syncRecord(record, heldNow, staleBefore, counts),
         })),
     ];
     await runLimited(jobs, this.options.parallelism, async job => {
@@ -144,7 +104,7 @@ export class Reconciler {
     });
 
     logger.info(
-      `Reconciled MCP servers with Llama Stack in ${Date.now() - started} ms: ${counts.checked} checked, ` +
+      `Reconciled MCP servers with ${upstream.name} in ${Date.now() - started} ms: ${counts.checked} checked, ` +
         `${counts.registered} registered, ${counts.completed} interrupted registrations or updates completed, ` +
         `${counts.rolledBack} rolled back, ${counts.deleted} interrupted deletions finished, ${counts.failed} failed`,
       { ...counts },
@@ -152,55 +112,110 @@ export class Reconciler {
   }
 
   /**
-   * Without toolgroup sync there is nothing to ask Llama Stack: interrupted
-   * operations just finish.
+   * An upstream that refuses the plugin's credentials is a configuration error
+   * that no retry fixes: said once per run, and shown as every server's status.
+   * One that is down is said once until it answers again.
+   */
+  private async reportListFailure(error: unknown) {
+    const { upstream, logger, staticServers } = this.options;
+    if (error instanceof UpstreamError && error.failure === 'unauthorized') {
+      logger.error(
+        `${upstream.name} refused the plugin's credentials: MCP servers are not synced ` +
+          'until the configuration is fixed',
+        error,
+      );
+      await this.showOnEveryServer(upstream.statusMessage('unauthorized'));
+      return;
+    }
+    if (!this.upstreamWasUnavailable) {
+      this.upstreamWasUnavailable = true;
+      logger.warn(
+        `Could not reach ${upstream.name} to sync MCP servers (${staticServers.length} from app-config); ` +
+          'they will be registered once it answers',
+        toError(error),
+      );
+    }
+    logger.info(
+      `Reconcile of MCP servers skipped: ${upstream.name} is unavailable`,
+    );
+  }
+
+  /** Sets the status message of every synced server, leaving the rest alone. */
+  private async showOnEveryServer(message: string) {
+    const { store, staticServers } = this.options;
+    const [records, configStatuses] = await Promise.all([
+      store.list(),
+      store.listConfigStatuses(),
+    ]);
+    for (const server of staticServers) {
+      if (configStatuses.get(server.name) !== message) {
+        await store.setConfigStatus(server.name, message);
+      }
+    }
+    for (const record of records) {
+      if (record.state === 'registered' && record.statusMessage !== message) {
+        await store.setStatusMessage(record.id, message);
+      }
+    }
+  }
+
+  /**
+   * Without sync there is nothing to ask the upstream: interrupted operations
+   * just finish.
    */
   private async settleWithoutSync(staleBefore: number, started: number) {
-    const { store, logger, sync } = this.options;
+    const { store, logger, upstream } = this.options;
     let completed = 0;
     let deleted = 0;
     for (const record of await store.list()) {
       if (Date.parse(record.stateChangedAt) >= staleBefore) {
         continue;
       }
-      if (
-        record.state === 'pending' &&
-        (await store.transition(record.id, 'pending', 'registered'))
-      ) {
-        completed += 1;
-      } else if (
-        record.state === 'updating' &&
-        (await store.settleUpdate(record.id, 'commit'))
-      ) {
-        completed += 1;
-      } else if (
-        record.state === 'deleting' &&
-        (await store.remove(record.id))
-      ) {
-        deleted += 1;
+      try {
+        if (
+          record.state === 'pending' &&
+          (await store.transition(record.id, 'pending', 'registered'))
+        ) {
+          completed += 1;
+        } else if (
+          record.state === 'updating' &&
+          (await store.settleUpdate(record.id, 'commit'))
+        ) {
+          completed += 1;
+        } else if (
+          record.state === 'deleting' &&
+          (await store.remove(record.id))
+        ) {
+          deleted += 1;
+        }
+      } catch (error) {
+        // One record that cannot be settled must not hold up the others.
+        logger.warn(
+          `Reconcile of MCP server '${record.name}' failed`,
+          toError(error),
+        );
       }
     }
     logger.info(
-      `Reconciled MCP servers without toolgroup sync (toolgroups mode ${sync.mode}) in ${Date.now() - started} ms: ` +
+      `Reconciled MCP servers without sync (${upstream.describe()}) in ${Date.now() - started} ms: ` +
         `${completed} interrupted registrations or updates completed, ${deleted} interrupted deletions finished`,
     );
   }
 
   private async syncConfigServer(
     server: McpServerSpec,
-    held: Map<string, Toolgroup>,
+    held: Map<string, HeldServer>,
     statuses: Map<string, string | undefined>,
     counts: Counts,
   ) {
-    const toolgroup = held.get(server.name);
+    const found = held.get(server.name);
     let message: string | undefined;
-    if (toolgroup) {
-      // Left alone when different: it may belong to someone else
-      // (lightspeed-stack registers its own).
-      message =
-        endpointOf(toolgroup) === server.url
-          ? undefined
-          : SYNC_FAILURE_MESSAGES.conflict;
+    if (found) {
+      // Left alone when different: it may belong to someone else (the
+      // upstream's own configuration, or another client).
+      message = matches(found, server)
+        ? undefined
+        : this.options.upstream.statusMessage('conflict');
     } else {
       message = await this.register(server, counts);
     }
@@ -211,36 +226,37 @@ export class Reconciler {
 
   private async syncRecord(
     record: McpServerRecord,
-    held: Map<string, Toolgroup>,
+    held: Map<string, HeldServer>,
     staleBefore: number,
     counts: Counts,
   ) {
-    const { store, llamaStack } = this.options;
-    const toolgroup = held.get(record.name);
-    const ours =
-      toolgroup !== undefined && endpointOf(toolgroup) === record.url;
+    const { store, upstream } = this.options;
+    const found = held.get(record.name);
+    const same = found !== undefined && matches(found, record);
+    // Only what the plugin registered is the plugin's to finish or remove.
+    const ours = same && found.source !== 'config';
     const stale = Date.parse(record.stateChangedAt) < staleBefore;
 
     if (record.state === 'registered') {
       let message: string | undefined;
-      if (toolgroup && !ours) {
-        message = SYNC_FAILURE_MESSAGES.conflict;
-      } else if (!toolgroup) {
+      if (found && !same) {
+        message = upstream.statusMessage('conflict');
+      } else if (!found) {
         message = await this.register(record, counts);
       }
       if (message !== record.statusMessage) {
         await store.setStatusMessage(record.id, message);
       }
       if (
-        !toolgroup &&
+        !found &&
         !message &&
         (await store.get(record.name))?.id !== record.id
       ) {
-        // Deleted while we registered it: take our toolgroup back out.
-        await llamaStack.unregisterToolgroup(record.name);
+        // Deleted while we registered it: take ours back out.
+        await upstream.unregister(record.name);
       }
     } else if (record.state === 'pending' && stale) {
-      // A register that never answered: complete it if Llama Stack got it,
+      // A register that never answered: complete it if the upstream got it,
       // otherwise roll it back.
       if (ours) {
         await store.transition(record.id, 'pending', 'registered');
@@ -250,25 +266,12 @@ export class Reconciler {
         counts.rolledBack += 1;
       }
     } else if (record.state === 'updating' && stale) {
-      // An update that never answered: keep it if Llama Stack got the new
-      // toolgroup, otherwise put the old fields back and sync them like any
-      // registered server.
-      if (ours) {
-        await store.settleUpdate(record.id, 'commit');
-        counts.completed += 1;
-        return;
-      }
-      await store.settleUpdate(record.id, 'revert');
-      counts.rolledBack += 1;
-      const reverted = await store.get(record.name);
-      if (reverted?.id === record.id && reverted.state === 'registered') {
-        await this.syncRecord(reverted, held, staleBefore, counts);
-      }
+      await this.settleUpdate(record, ours, held, staleBefore, counts);
     } else if (record.state === 'deleting' && stale) {
-      // A delete that never answered: finish it, without touching a toolgroup
+      // A delete that never answered: finish it, without touching a server
       // that is not ours.
       if (ours) {
-        await llamaStack.unregisterToolgroup(record.name);
+        await upstream.unregister(record.name);
       }
       await store.remove(record.id);
       counts.deleted += 1;
@@ -276,37 +279,83 @@ export class Reconciler {
   }
 
   /**
-   * Registers the toolgroup; resolves the failure message, or undefined on
-   * success.
+   * An update that never answered: keep it if the upstream got the new
+   * server, otherwise put the old fields back and sync them like any
+   * registered server.
    */
+  private async settleUpdate(
+    record: McpServerRecord,
+    ours: boolean,
+    held: Map<string, HeldServer>,
+    staleBefore: number,
+    counts: Counts,
+  ) {
+    const { store, upstream } = this.options;
+    if (ours) {
+      await store.settleUpdate(record.id, 'commit');
+      counts.completed += 1;
+      if (
+        record.previous &&
+        cannotTellApart(upstream, record.previous, record)
+      ) {
+        // The upstream lists only URL and provider: whether it holds the old
+        // or the new headers and timeout is unknown, so send the new ones.
+        await upstream.unregister(record.name);
+        await upstream.register(record);
+      }
+      return;
+    }
+    await store.settleUpdate(record.id, 'revert');
+    counts.rolledBack += 1;
+    const reverted = await store.get(record.name);
+    if (reverted?.id === record.id && reverted.state === 'registered') {
+      await this.syncRecord(reverted, held, staleBefore, counts);
+    }
+  }
+
+  /** Registers the server; resolves the failure message, or undefined. */
   private async register(
     server: McpServerSpec,
     counts: Counts,
   ): Promise<string | undefined> {
+    const { upstream, logger } = this.options;
     try {
-      await this.options.llamaStack.registerToolgroup({
-        toolgroupId: server.name,
-        providerId: server.providerId,
-        mcpEndpointUri: server.url,
-      });
+      await upstream.register(server);
       counts.registered += 1;
       return undefined;
     } catch (error) {
-      if (!(error instanceof LlamaStackError)) {
+      if (!(error instanceof UpstreamError)) {
         throw error;
       }
       counts.failed += 1;
-      this.options.logger.warn(
-        `Could not register MCP server '${server.name}' in Llama Stack`,
+      logger.warn(
+        `Could not register MCP server '${server.name}' in ${upstream.name}`,
         error,
       );
-      return SYNC_FAILURE_MESSAGES[error.failure];
+      return upstream.statusMessage(error.failure);
     }
   }
 }
 
-function endpointOf(toolgroup: Toolgroup): string | undefined {
-  return toolgroup.mcp_endpoint?.uri;
+/** Whether the upstream holds this server, as far as its list tells. */
+function matches(found: HeldServer, server: McpServerSpec): boolean {
+  return (
+    found.url === server.url &&
+    (found.providerId === undefined || found.providerId === server.providerId)
+  );
+}
+
+/** A change the upstream needs that its list does not show. */
+function cannotTellApart(
+  upstream: Upstream,
+  previous: McpServerFields,
+  next: McpServerFields,
+): boolean {
+  return (
+    upstream.differs(previous, next) &&
+    previous.url === next.url &&
+    previous.providerId === next.providerId
+  );
 }
 
 /** Runs `work` over the items with at most `limit` under way at once. */

@@ -7,7 +7,7 @@ export const spec = {
     title: 'Lightspeed MCP servers',
     version: '0.1.0',
     summary: 'Register, list, check, change and delete the MCP servers of Developer Lightspeed at runtime.',
-    description: "The HTTP API of the Backstage backend plugin `lightspeed-mcp`. The `/v1/mcp-servers` routes use the snake_case wire format of lightspeed-stack's `/v1/mcp-servers`, so a client written for lightspeed-stack works by changing only its base URL.\n\nEvery error is Backstage's standard error body (see `Error`); messages are fixed texts of the plugin and never carry Llama Stack's answer, a host name or a secret. Every route but `GET /openapi.json` needs a Backstage token and is guarded by a permission named in its description. Answers never contain a header value or a token: `authorization_headers` says where a token comes from at query time.",
+    description: "The HTTP API of the Backstage backend plugin `lightspeed-mcp`. The `/v1/mcp-servers` routes use the snake_case wire format of lightspeed-stack's `/v1/mcp-servers`, so a client written for lightspeed-stack works by changing only its base URL.\n\nServers sync to one upstream: lightspeed-stack's runtime API (`lightspeedMcp.lightspeedStack`, as in Red Hat Developer Hub) or Llama Stack toolgroups (`lightspeedMcp.llamaStack`). Where this document says Llama Stack or toolgroup about registering, changing or deleting, read lightspeed-stack and MCP server when that is the upstream; the statuses are the same.\n\nEvery error is Backstage's standard error body (see `Error`); messages are fixed texts of the plugin and never carry the upstream's answer, a host name or a secret. Every route but `GET /openapi.json` needs a Backstage token and is guarded by a permission named in its description. Answers never contain a header value or a token: `authorization_headers` says where a token comes from at query time.",
     license: {
       name: 'Apache-2.0',
     },
@@ -627,7 +627,7 @@ export const spec = {
         },
       },
       BadGateway: {
-        description: "Llama Stack rejected the plugin's request.",
+        description: "The upstream rejected the plugin's request, or refused the plugin's own credentials (a configuration error).",
         content: {
           'application/json': {
             schema: {
@@ -637,7 +637,7 @@ export const spec = {
         },
       },
       ServiceUnavailable: {
-        description: 'Llama Stack is unreachable, timed out or answered 5xx, or the plugin database is unavailable.',
+        description: 'The upstream is unreachable, timed out or answered 5xx, or the plugin database is unavailable.',
         content: {
           'application/json': {
             schema: {

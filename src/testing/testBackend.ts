@@ -21,7 +21,12 @@ import { DefaultAuditorService } from '@backstage/backend-defaults/auditor';
 import { Knex } from 'knex';
 import request from 'supertest';
 import { lightspeedMcpPlugin, RECONCILE_TASK_ID } from '../plugin';
+import {
+  LightspeedStackStandIn,
+  LightspeedStackStandInOptions,
+} from './lightspeedStackStandIn';
 import { LlamaStackStandIn, StandInOptions } from './llamaStackStandIn';
+import { StandInServer } from './standInServer';
 import { withOpenApiCheck } from './openApiValidator';
 import { policyModule } from './policyModule';
 
@@ -79,14 +84,17 @@ export class CapturedLogs {
 
 export interface StartPluginOptions {
   knex: Knex;
-  llamaStackUrl: string;
+  /** The upstream: Llama Stack, unless lightspeedStackUrl is given. */
+  llamaStackUrl?: string;
+  lightspeedStackUrl?: string;
   /**
    * The decision of every permission check, or a policy run by the real
    * permission backend, which is then part of the test backend. Default: allow.
    */
   permission?: AuthorizeResult.ALLOW | AuthorizeResult.DENY | PermissionPolicy;
   /**
-   * Merged over `lightspeedMcp` (llamaStack.baseUrl is set from llamaStackUrl).
+   * Merged over `lightspeedMcp` (the upstream's baseUrl is set from its URL
+   * option).
    */
   config?: JsonObject;
   logs?: CapturedLogs;
@@ -120,9 +128,26 @@ export const BASE = '/api/lightspeed-mcp/v1/mcp-servers';
 export async function startPlugin(
   options: StartPluginOptions,
 ): Promise<TestPlugin> {
-  const { llamaStack, ...rest } = (options.config ?? {}) as {
+  const { llamaStack, lightspeedStack, ...rest } = (options.config ?? {}) as {
     llamaStack?: JsonObject;
+    lightspeedStack?: JsonObject;
   } & JsonObject;
+  // Short timeouts: tests of slow upstreams wait for them.
+  const upstream = options.lightspeedStackUrl
+    ? {
+        lightspeedStack: {
+          baseUrl: options.lightspeedStackUrl,
+          timeout: { milliseconds: 1500 },
+          ...lightspeedStack,
+        },
+      }
+    : {
+        llamaStack: {
+          baseUrl: options.llamaStackUrl,
+          timeout: { milliseconds: 1500 },
+          ...llamaStack,
+        },
+      };
   const logs = options.logs;
   // The mock scheduler runs every task once at startup, and then only when
   // triggered.
@@ -138,14 +163,7 @@ export async function startPlugin(
       mockServices.rootConfig.factory({
         data: {
           permission: { enabled: true },
-          lightspeedMcp: {
-            llamaStack: {
-              baseUrl: options.llamaStackUrl,
-              timeout: { milliseconds: 1500 },
-              ...llamaStack,
-            },
-            ...rest,
-          },
+          lightspeedMcp: { ...upstream, ...rest },
         },
       }),
       mockServices.database.factory({ knex: options.knex }),
@@ -253,17 +271,43 @@ export function usePluginFixture(
   databases: TestDatabases,
   databaseId: TestDatabaseId,
 ) {
+  return useUpstreamFixture(databases, databaseId, {
+    start: (options: StandInOptions = {}) => LlamaStackStandIn.start(options),
+    pluginOptions: url => ({ llamaStackUrl: url }),
+  });
+}
+
+/** As usePluginFixture, with servers synced to a lightspeed-stack stand-in. */
+export function useLightspeedStackFixture(
+  databases: TestDatabases,
+  databaseId: TestDatabaseId,
+) {
+  return useUpstreamFixture(databases, databaseId, {
+    start: (options: LightspeedStackStandInOptions = {}) =>
+      LightspeedStackStandIn.start(options),
+    pluginOptions: url => ({ lightspeedStackUrl: url }),
+  });
+}
+
+function useUpstreamFixture<S extends StandInServer, O>(
+  databases: TestDatabases,
+  databaseId: TestDatabaseId,
+  upstream: {
+    start(options?: O): Promise<S>;
+    pluginOptions(url: string): Partial<StartPluginOptions>;
+  },
+) {
   const plugins: TestPlugin[] = [];
   const fixture = {
     knex: undefined as unknown as Knex,
-    standIn: undefined as unknown as LlamaStackStandIn,
+    standIn: undefined as unknown as S,
     logs: new CapturedLogs(),
     async start(
       options: Partial<StartPluginOptions> = {},
     ): Promise<TestPlugin> {
       const plugin = await startPlugin({
         knex: fixture.knex,
-        llamaStackUrl: fixture.standIn.url,
+        ...upstream.pluginOptions(fixture.standIn.url),
         logs: fixture.logs,
         ...options,
       });
@@ -275,15 +319,15 @@ export function usePluginFixture(
       plugins.splice(plugins.indexOf(plugin), 1);
       await plugin.stop();
     },
-    async replaceStandIn(options: StandInOptions) {
+    async replaceStandIn(options: O) {
       await fixture.standIn.stop();
-      fixture.standIn = await LlamaStackStandIn.start(options);
+      fixture.standIn = await upstream.start(options);
     },
   };
 
   beforeEach(async () => {
     fixture.knex = await databases.init(databaseId);
-    fixture.standIn = await LlamaStackStandIn.start();
+    fixture.standIn = await upstream.start();
     fixture.logs = new CapturedLogs();
   });
 

@@ -3,14 +3,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LightspeedStackStandIn } from '../testing/lightspeedStackStandIn';
 import { LlamaStackStandIn } from '../testing/llamaStackStandIn';
 import { dropDatabases, freePort } from '../testing/localResources';
 
 /*
- * Crash safety with real processes: a backend is killed (SIGKILL) while Llama
- * Stack holds its register or delete open, then started again on the same
- * PostgreSQL database; its reconciler must leave each server registered in both
- * places or in neither, and the API must say which.
+ * Crash safety with real processes: a backend is killed (SIGKILL) while the
+ * upstream (Llama Stack or lightspeed-stack) holds its register or delete open,
+ * then started again on the same PostgreSQL database; its reconciler must leave
+ * each server registered in both places or in neither, and the API must say
+ * which.
  */
 
 const postgres =
@@ -22,22 +24,55 @@ if (process.env.CI && !postgres) {
 }
 const describeOnPostgres = postgres ? describe : describe.skip;
 
+const UPSTREAM_TOKEN = 'crash-test-upstream-token';
+
+/** What the tests need of an upstream stand-in, for each kind. */
+const UPSTREAMS = [
+  {
+    kind: 'Llama Stack',
+    start: () => LlamaStackStandIn.start(),
+    config: (url: string) => ({
+      llamaStack: { baseUrl: url, timeout: { seconds: 1 } },
+    }),
+    holds: (standIn: StandIn, name: string) =>
+      (standIn as LlamaStackStandIn).toolgroups.has(name),
+    add: (standIn: StandIn, name: string, url: string) =>
+      (standIn as LlamaStackStandIn).addToolgroup(name, url),
+  },
+  {
+    kind: 'lightspeed-stack',
+    start: () => LightspeedStackStandIn.start({ token: UPSTREAM_TOKEN }),
+    config: (url: string) => ({
+      lightspeedStack: {
+        baseUrl: url,
+        token: UPSTREAM_TOKEN,
+        timeout: { seconds: 1 },
+      },
+    }),
+    holds: (standIn: StandIn, name: string) =>
+      (standIn as LightspeedStackStandIn).servers.has(name),
+    add: (standIn: StandIn, name: string, url: string) =>
+      (standIn as LightspeedStackStandIn).addApiServer({ name, url }),
+  },
+];
+type StandIn = LlamaStackStandIn | LightspeedStackStandIn;
+
 const TOKEN = 'crash-test-token-0123456789abcdef';
 const ROOT = path.resolve(__dirname, '..', '..');
 /**
- * The reconciler runs every second; with a 1 s Llama Stack timeout, records
- * older than 3 s are stale. A process killed during a reconcile run holds
+ * The reconciler runs every second; with a 1 s upstream timeout, records
+ * older than 4 s are stale. A process killed during a reconcile run holds
  * Backstage's task lock until the run's timeout (5 s here) has passed and the
  * scheduler's janitor, which wakes once a minute, has freed it.
  */
 const CONVERGE_LIMIT_MS = 100_000;
 
-describeOnPostgres(
-  'crash safety with killed backend processes on POSTGRES_15',
-  () => {
+describeOnPostgres.each(UPSTREAMS)(
+  'crash safety with killed backend processes on POSTGRES_15 and $kind',
+  upstream => {
     jest.setTimeout(180_000);
 
-    let standIn: LlamaStackStandIn;
+    let standIn: StandIn;
     let configFile: string;
     let baseUrl: string;
     let prefix: string;
@@ -45,7 +80,7 @@ describeOnPostgres(
     let output = '';
 
     beforeEach(async () => {
-      standIn = await LlamaStackStandIn.start();
+      standIn = await upstream.start();
       const port = await freePort();
       baseUrl = `http://127.0.0.1:${port}`;
       prefix = `lsmcp_crash_${crypto.randomBytes(4).toString('hex')}_`;
@@ -71,7 +106,7 @@ describeOnPostgres(
           },
           permission: { enabled: true },
           lightspeedMcp: {
-            llamaStack: { baseUrl: standIn.url, timeout: { seconds: 1 } },
+            ...upstream.config(standIn.url),
             // A process killed during a run holds the task until its timeout.
             reconcile: { frequency: { seconds: 1 }, timeout: { seconds: 5 } },
           },
@@ -210,7 +245,7 @@ describeOnPostgres(
 
       await restartAndConverge('crash-reg', 'absent');
 
-      expect(standIn.toolgroups.has('crash-reg')).toBe(false);
+      expect(upstream.holds(standIn, 'crash-reg')).toBe(false);
     });
 
     it('completes a register that Llama Stack carried out before the crash', async () => {
@@ -222,11 +257,11 @@ describeOnPostgres(
       );
       // Llama Stack had registered it; only its answer was lost with the
       // process.
-      standIn.addToolgroup('crash-reg', 'http://r.example/mcp');
+      upstream.add(standIn, 'crash-reg', 'http://r.example/mcp');
 
       await restartAndConverge('crash-reg', 'registered');
 
-      expect(standIn.toolgroups.has('crash-reg')).toBe(true);
+      expect(upstream.holds(standIn, 'crash-reg')).toBe(true);
     });
 
     it('finishes a delete that was killed while Llama Stack held the unregister open', async () => {
@@ -243,11 +278,11 @@ describeOnPostgres(
       await crashDuring('DELETE', () =>
         api('DELETE', '/v1/mcp-servers/crash-del'),
       );
-      expect(standIn.toolgroups.has('crash-del')).toBe(true);
+      expect(upstream.holds(standIn, 'crash-del')).toBe(true);
 
       await restartAndConverge('crash-del', 'absent');
 
-      expect(standIn.toolgroups.has('crash-del')).toBe(false);
+      expect(upstream.holds(standIn, 'crash-del')).toBe(false);
     });
   },
 );

@@ -1,3 +1,13 @@
+import {
+  callUpstream,
+  classify,
+  describeAnswer,
+  isSuccess,
+  NoAnswerError,
+  UpstreamResponse,
+} from '../http';
+import { UpstreamConnection } from '../Upstream';
+
 /**
  * What went wrong in a call to Llama Stack, in the few kinds the plugin answers
  * differently:
@@ -61,23 +71,8 @@ export interface ToolgroupsApi {
   probeToolgroupsApi(): Promise<boolean>;
 }
 
-export interface LlamaStackClientOptions {
-  /** Without a trailing slash. */
-  baseUrl: string;
-  token?: string;
-  /** Time limit of one operation. */
-  timeoutMs: number;
-}
-
-interface UpstreamResponse {
-  status: number;
-  text: string;
-}
-
-const LOGGED_BODY_LIMIT = 500;
-
 export class LlamaStackClient implements ToolgroupsApi {
-  constructor(private readonly config: LlamaStackClientOptions) {}
+  constructor(private readonly config: UpstreamConnection) {}
 
   async registerToolgroup(request: RegisterToolgroupRequest): Promise<void> {
     const deadline = this.deadline();
@@ -201,13 +196,13 @@ export class LlamaStackClient implements ToolgroupsApi {
     operation: string,
     response: UpstreamResponse,
   ): LlamaStackError {
-    const body =
-      response.text.length > LOGGED_BODY_LIMIT
-        ? `${response.text.slice(0, LOGGED_BODY_LIMIT)}...`
-        : response.text;
     return new LlamaStackError(
       kind,
-      `Llama Stack at ${this.config.baseUrl} answered ${response.status} to ${operation}: ${body}`,
+      describeAnswer(
+        `Llama Stack at ${this.config.baseUrl}`,
+        operation,
+        response,
+      ),
     );
   }
 
@@ -226,51 +221,13 @@ export class LlamaStackClient implements ToolgroupsApi {
     path: string,
     body?: unknown,
   ): Promise<UpstreamResponse> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-    }
-    if (this.config.token) {
-      headers.authorization = `Bearer ${this.config.token}`;
-    }
     try {
-      const response = await fetch(`${this.config.baseUrl}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        // A redirect would replay the call somewhere the admin did not
-        // configure.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
-      });
-      return { status: response.status, text: await response.text() };
+      return await callUpstream(this.config, deadline, method, path, body);
     } catch (error) {
-      throw new LlamaStackError(
-        'unavailable',
-        `${method} ${this.config.baseUrl}${path} failed: ${describeFetchError(error, this.config.timeoutMs)}`,
-      );
+      if (error instanceof NoAnswerError) {
+        throw new LlamaStackError('unavailable', error.message);
+      }
+      throw error;
     }
   }
-}
-
-function isSuccess(response: UpstreamResponse) {
-  return response.status >= 200 && response.status < 300;
-}
-
-function classify(status: number): LlamaStackFailure {
-  return status >= 500 || status === 429 || status === 408
-    ? 'unavailable'
-    : 'rejected';
-}
-
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-      return `no answer within ${timeoutMs} ms`;
-    }
-    const cause = (error as { cause?: { code?: string; message?: string } })
-      .cause;
-    return cause?.code ?? cause?.message ?? error.message;
-  }
-  return String(error);
 }
