@@ -47,6 +47,13 @@ export class Reconciler {
     const { store, upstream, logger, staticServers } = this.options;
     const started = Date.now();
     const staleBefore = started - this.options.staleAfterMs;
+    // The database before the upstream: a server registered in between is
+    // still `pending` here and left to its request, instead of being found
+    // registered in the database but missing upstream, and sent twice.
+    const [records, configStatuses] = await Promise.all([
+      store.list(),
+      store.listConfigStatuses(),
+    ]);
     let held: Map<string, HeldServer> | undefined;
     try {
       held = (await upstream.syncing(true)) ? await upstream.list() : undefined;
@@ -71,10 +78,6 @@ export class Reconciler {
       deleted: 0,
       failed: 0,
     };
-    const [records, configStatuses] = await Promise.all([
-      store.list(),
-      store.listConfigStatuses(),
-    ]);
     const heldNow = held;
     const jobs = [
       ...staticServers.map(server => ({
