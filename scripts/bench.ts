@@ -16,8 +16,12 @@
  * BENCH_DATABASES=sqlite|postgres|sqlite,postgres (default both),
  * BENCH_BASELINE_IN_PROCESS=1 to run the baseline in this process (then it
  * shares one event loop with the load generator, which lowers its figures).
+ *
+ * At the end, scripts/benchLightspeedStack.ts measures the plugin with
+ * lightspeed-stack as the upstream (convergence after an LCS restart, register
+ * and delete overhead). Shared helpers: scripts/benchKit.ts.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -27,17 +31,39 @@ import path from 'node:path';
 import express from 'express';
 import knexFactory, { Knex } from 'knex';
 import { LlamaStackStandIn } from '../src/testing/llamaStackStandIn';
-import { freePort } from '../src/testing/localResources';
+import {
+  Answer,
+  Backend,
+  backendDatabase,
+  children,
+  cleanupAll,
+  DbKind,
+  dropPgDatabases,
+  fmt,
+  guestUserToken,
+  installCleanup,
+  interleavedPairs,
+  keepAliveAgent,
+  Latency,
+  LIST_PATH,
+  mcpUrl,
+  memoryOf,
+  OWNER_1,
+  PairLatency,
+  PG_URL,
+  PLUGIN_ID,
+  ROOT,
+  selectDatabases,
+  send,
+  sequential,
+  startBackend,
+  table,
+  tempDirs,
+  TOKEN,
+} from './benchKit';
+import { benchLightspeedStack } from './benchLightspeedStack';
 
-const ROOT = path.resolve(__dirname, '..');
-const PLUGIN_ID = 'lightspeed-mcp';
-const TOKEN = `bench-${crypto.randomBytes(12).toString('hex')}`;
-const OWNER_1 = 'user:default/owner-1';
 const OWNER_2 = 'user:default/owner-2';
-const LIST_PATH = `/api/${PLUGIN_ID}/v1/mcp-servers`;
-const PG_URL =
-  process.env.BACKSTAGE_TEST_DATABASE_POSTGRES15_CONNECTION_STRING ||
-  'postgresql://postgres@127.0.0.1:5432';
 
 const SIZES = [10, 1000, 10000] as const;
 /**
@@ -64,8 +90,6 @@ const LOAD = {
     latency: { count: 200, maxMs: 10_000 },
   },
   pairs: { warmup: 10, count: 100, maxMs: 20_000 },
-  requestTimeoutMs: 30_000,
-  readyTimeoutMs: 90_000,
   /** The whole run is killed after this, whatever happens. */
   watchdogMs: 9 * 60_000,
 };
@@ -79,175 +103,7 @@ const TARGETS = {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Cleanup: children are SIGKILLed and temp dirs removed on any exit; databases
-// are dropped in finally blocks and on SIGINT/SIGTERM.
-
-const children = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-const pgPrefixes = new Set<string>();
-
-function killChildren() {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-    }
-  }
-  children.clear();
-}
-
-function removeTempDirs() {
-  for (const dir of tempDirs) {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  tempDirs.clear();
-}
-
-async function cleanupAll() {
-  killChildren();
-  removeTempDirs();
-  for (const prefix of [...pgPrefixes]) {
-    await dropPgDatabases(prefix).catch(error =>
-      console.error(`could not drop databases ${prefix}*: ${error}`),
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// HTTP client: node:http with keep-alive agents; bodies are counted, and kept
-// only when asked.
-
-interface Answer {
-  status: number;
-  bytes: number;
-  body?: string;
-}
-
-interface Call {
-  method?: string;
-  url: string;
-  headers?: Record<string, string>;
-  body?: string;
-  keepBody?: boolean;
-}
-
-function send(agent: http.Agent, call: Call): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(call.url);
-    if (target.hostname !== '127.0.0.1') {
-      reject(
-        new Error(
-          `refusing to send to ${target.hostname}: the bench talks to 127.0.0.1 only`,
-        ),
-      );
-      return;
-    }
-    const headers: Record<string, string | number> = { ...call.headers };
-    if (call.body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(call.body);
-    }
-    const req = http.request(
-      {
-        agent,
-        host: target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method: call.method ?? 'GET',
-        headers,
-      },
-      res => {
-        let bytes = 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (call.keepBody) {
-            chunks.push(chunk);
-          }
-        });
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            bytes,
-            body: call.keepBody
-              ? Buffer.concat(chunks).toString('utf8')
-              : undefined,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(LOAD.requestTimeoutMs, () =>
-      req.destroy(new Error(`no answer within ${LOAD.requestTimeoutMs} ms`)),
-    );
-    req.on('error', reject);
-    req.end(call.body);
-  });
-}
-
-function keepAliveAgent(maxSockets: number) {
-  return new http.Agent({ keepAlive: true, maxSockets });
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Measurements.
-
-interface Latency {
-  samples: number[];
-  errors: number;
-  p50: number;
-  p99: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) {
-    return NaN;
-  }
-  return sorted[
-    Math.min(
-      sorted.length - 1,
-      Math.max(0, Math.ceil((p / 100) * sorted.length) - 1),
-    )
-  ];
-}
-
-function summarize(samples: number[], errors: number): Latency {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    samples,
-    errors,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-  };
-}
-
-/**
- * Runs `op` sequentially, at most `count` times and for at most `maxMs`; op
- * answers whether it succeeded.
- */
-async function sequential(
-  op: () => Promise<boolean>,
-  limits: { count: number; maxMs: number },
-): Promise<Latency> {
-  const samples: number[] = [];
-  let errors = 0;
-  const deadline = Date.now() + limits.maxMs;
-  for (let i = 0; i < limits.count && Date.now() < deadline; i++) {
-    const started = process.hrtime.bigint();
-    let ok = false;
-    try {
-      ok = await op();
-    } catch {
-      ok = false;
-    }
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    if (ok) {
-      samples.push(ms);
-    } else {
-      errors++;
-    }
-  }
-  return summarize(samples, errors);
-}
 
 interface Throughput {
   completed: number;
@@ -291,8 +147,6 @@ async function throughput(
 // ---------------------------------------------------------------------------------------------------------
 // Databases.
 
-type DbKind = 'sqlite' | 'postgres';
-
 /**
  * Where the plugin's database is, as knex config for this process and for the
  * baseline.
@@ -312,43 +166,6 @@ function pluginDbConfig(kind: DbKind, location: string): Knex.Config {
     connection: url.toString(),
     pool: { min: 0, max: 10 },
   };
-}
-
-async function dropPgDatabases(prefix: string) {
-  const admin = knexFactory({
-    client: 'pg',
-    connection: PG_URL,
-    pool: { min: 0, max: 1 },
-  });
-  try {
-    const { rows } = await admin.raw(
-      'select datname from pg_database where datname like ?',
-      [`${prefix}%`],
-    );
-    for (const { datname } of rows as Array<{ datname: string }>) {
-      await admin.raw('drop database ?? with (force)', [datname]);
-    }
-    pgPrefixes.delete(prefix);
-  } finally {
-    await admin.destroy();
-  }
-}
-
-async function postgresReachable(): Promise<string | undefined> {
-  const admin = knexFactory({
-    client: 'pg',
-    connection: PG_URL,
-    pool: { min: 0, max: 1 },
-    acquireConnectionTimeout: 5000,
-  });
-  try {
-    await admin.raw('select 1');
-    return undefined;
-  } catch (error) {
-    return String((error as Error).message ?? error);
-  } finally {
-    await admin.destroy();
-  }
 }
 
 /**
@@ -537,175 +354,6 @@ async function startBaseline(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The backend under test.
-
-interface Backend {
-  baseUrl: string;
-  child: ChildProcess;
-  output: () => string;
-  stop: () => Promise<void>;
-}
-
-async function startBackend(options: {
-  dir: string;
-  policy: 'allow' | 'owner';
-  database: object;
-  llamaStackUrl: string;
-}): Promise<Backend> {
-  const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const configFile = path.join(options.dir, 'app-config.json');
-  fs.writeFileSync(
-    configFile,
-    JSON.stringify({
-      app: { baseUrl: 'http://127.0.0.1:3000' },
-      backend: {
-        baseUrl,
-        listen: { host: '127.0.0.1', port },
-        database: options.database,
-        auth: {
-          externalAccess: [
-            { type: 'static', options: { token: TOKEN, subject: 'bench' } },
-          ],
-        },
-      },
-      // A user token for owner-1, because the policy is never asked about
-      // service principals.
-      auth: {
-        providers: {
-          guest: {
-            userEntityRef: OWNER_1,
-            dangerouslyAllowOutsideDevelopment: true,
-          },
-        },
-      },
-      permission: { enabled: true },
-      lightspeedMcp: {
-        llamaStack: {
-          baseUrl: options.llamaStackUrl,
-          timeout: { seconds: 10 },
-        },
-        // Once at startup (empty table), then not during the run: seeded rows
-        // are not pushed to the stand-in.
-        reconcile: { frequency: { hours: 24 } },
-      },
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join('scripts', 'benchBackend.ts'),
-      '--config',
-      configFile,
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        BENCH_POLICY: options.policy,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.add(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-
-  const agent = keepAliveAgent(1);
-  try {
-    const deadline = Date.now() + LOAD.readyTimeoutMs;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(
-          `the backend exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`,
-        );
-      }
-      const answer = await send(agent, {
-        url: `${baseUrl}${LIST_PATH}`,
-        headers: { authorization: `Bearer ${TOKEN}` },
-      }).catch(() => undefined);
-      if (answer?.status === 200) {
-        break;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(
-          `the backend was not ready within ${LOAD.readyTimeoutMs} ms:\n${output.slice(-4000)}`,
-        );
-      }
-      await new Promise(resolve => setTimeout(resolve, 200));
-    }
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  } finally {
-    agent.destroy();
-  }
-  return {
-    baseUrl,
-    child,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise(resolve => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      }
-      children.delete(child);
-    },
-  };
-}
-
-/** Peak and current resident memory of a process, from /proc (Linux) or ps. */
-function memoryOf(pid: number): {
-  peakMb?: number;
-  rssMb?: number;
-  source: string;
-} {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => {
-      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-      return match ? Number(match[1]) / 1024 : undefined;
-    };
-    return {
-      peakMb: kb('VmHWM'),
-      rssMb: kb('VmRSS'),
-      source: '/proc/<pid>/status VmHWM',
-    };
-  } catch {
-    return { source: 'unavailable' };
-  }
-}
-
-async function guestUserToken(baseUrl: string): Promise<string> {
-  const agent = keepAliveAgent(1);
-  try {
-    const answer = await send(agent, {
-      url: `${baseUrl}/api/auth/guest/refresh`,
-      headers: { 'x-requested-with': 'XMLHttpRequest' },
-      keepBody: true,
-    });
-    if (answer.status !== 200) {
-      throw new Error(
-        `guest sign-in answered ${answer.status}: ${answer.body?.slice(0, 300)}`,
-      );
-    }
-    return (
-      JSON.parse(answer.body!) as { backstageIdentity: { token: string } }
-    ).backstageIdentity.token;
-  } finally {
-    agent.destroy();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // One run: a database, a policy.
 
 const LIST = 'list (no limit)';
@@ -722,8 +370,8 @@ interface ListRow {
 }
 
 interface PairResult {
-  plugin: { post: Latency; del: Latency; pair: Latency };
-  direct: { post: Latency; del: Latency; pair: Latency };
+  plugin: PairLatency;
+  direct: PairLatency;
   /** Calls the stand-in received per measured plugin pair, by method. */
   standInCallsPerPair: Record<string, number>;
   /**
@@ -772,23 +420,24 @@ async function run(
   const agents: http.Agent[] = [];
   try {
     standIn = await LlamaStackStandIn.start();
-    let database: object;
-    let location: string;
-    if (db === 'sqlite') {
-      database = { client: 'better-sqlite3', connection: { directory: dir } };
-      // backend-defaults names a plugin's file `<directory>/<pluginId>.sqlite`.
-      location = path.join(dir, `${PLUGIN_ID}.sqlite`);
-    } else {
-      pgPrefixes.add(prefix);
-      database = { client: 'pg', connection: PG_URL, prefix };
-      location = `${prefix}${PLUGIN_ID}`;
-    }
+    const database = backendDatabase(db, dir, prefix);
+    // backend-defaults names a plugin's SQLite file
+    // `<directory>/<pluginId>.sqlite`.
+    const location =
+      db === 'sqlite'
+        ? path.join(dir, `${PLUGIN_ID}.sqlite`)
+        : `${prefix}${PLUGIN_ID}`;
     const started = Date.now();
     backend = await startBackend({
       dir,
       policy,
       database,
-      llamaStackUrl: standIn.url,
+      lightspeedMcp: {
+        llamaStack: { baseUrl: standIn.url, timeout: { seconds: 10 } },
+        // Once at startup (empty table), then not during the run: seeded rows
+        // are not pushed to the stand-in.
+        reconcile: { frequency: { hours: 24 } },
+      },
     });
     result.startupMs = Date.now() - started;
     result.startupRssMb = memoryOf(backend.child.pid!).rssMb;
@@ -985,15 +634,6 @@ async function measurePage(
 }
 
 /**
- * The URL of a registered server: an IP address, because a register resolves a
- * host name for the URL policy, and this machine's resolver (not the plugin)
- * would then dominate the figures.
- */
-function mcpUrl(name: string): string {
-  return `http://127.0.0.1:9/${encodeURIComponent(name)}/mcp`;
-}
-
-/**
  * POST + DELETE through the plugin, and the same two calls straight to the
  * stand-in, interleaved.
  */
@@ -1006,27 +646,6 @@ async function measurePairs(
   const standInUrl = standIn.url;
   const auth = { authorization: `Bearer ${TOKEN}` };
   const api = `${backendUrl}${LIST_PATH}`;
-  const timings = {
-    plugin: {
-      post: [] as number[],
-      del: [] as number[],
-      pair: [] as number[],
-      errors: 0,
-    },
-    direct: {
-      post: [] as number[],
-      del: [] as number[],
-      pair: [] as number[],
-      errors: 0,
-    },
-  };
-  const time = async (
-    fn: () => Promise<boolean>,
-  ): Promise<number | undefined> => {
-    const started = process.hrtime.bigint();
-    const ok = await fn().catch(() => false);
-    return ok ? Number(process.hrtime.bigint() - started) / 1e6 : undefined;
-  };
   const viaPlugin = (name: string) => ({
     post: async () =>
       (
@@ -1067,27 +686,15 @@ async function measurePairs(
         })
       ).status < 300,
   });
-  const deadline = Date.now() + LOAD.pairs.maxMs;
-  const total = LOAD.pairs.warmup + LOAD.pairs.count;
   const callsBefore = standIn.calls.length;
-  for (let i = 1; i <= total && Date.now() < deadline; i++) {
-    const measured = i > LOAD.pairs.warmup;
-    for (const [kind, calls] of [
-      ['plugin', viaPlugin(`reg-${String(i).padStart(5, '0')}`)],
-      ['direct', direct(`direct-${String(i).padStart(5, '0')}`)],
-    ] as const) {
-      const post = await time(calls.post);
-      const del = post === undefined ? undefined : await time(calls.del);
-      const bucket = timings[kind];
-      if (post === undefined || del === undefined) {
-        bucket.errors++;
-      } else if (measured) {
-        bucket.post.push(post);
-        bucket.del.push(del);
-        bucket.pair.push(post + del);
-      }
-    }
-  }
+  const timings = await interleavedPairs(
+    ['plugin', 'direct'] as const,
+    (side, i) =>
+      side === 'plugin'
+        ? viaPlugin(`reg-${String(i).padStart(5, '0')}`)
+        : direct(`direct-${String(i).padStart(5, '0')}`),
+    LOAD.pairs,
+  );
   // What the plugin sent to Llama Stack per pair (the direct calls are one POST
   // and one DELETE of direct-*).
   const pluginCalls = standIn.calls
@@ -1101,7 +708,9 @@ async function measurePairs(
         ),
     );
   const pairsSent =
-    timings.plugin.pair.length + timings.plugin.errors + LOAD.pairs.warmup;
+    timings.plugin.pair.samples.length +
+    timings.plugin.pair.errors +
+    LOAD.pairs.warmup;
   const standInCallsPerPair: Record<string, number> = {};
   for (const call of pluginCalls) {
     standInCallsPerPair[call.method] =
@@ -1144,14 +753,9 @@ async function measurePairs(
     { count: LOAD.pairs.count, maxMs: 10_000 },
   );
 
-  const pack = (t: typeof timings.plugin) => ({
-    post: summarize(t.post, t.errors),
-    del: summarize(t.del, t.errors),
-    pair: summarize(t.pair, t.errors),
-  });
   return {
-    plugin: pack(timings.plugin),
-    direct: pack(timings.direct),
+    plugin: timings.plugin,
+    direct: timings.direct,
     standInCallsPerPair,
     dbFloor,
   };
@@ -1159,27 +763,6 @@ async function measurePairs(
 
 // ---------------------------------------------------------------------------------------------------------
 // Output.
-
-function fmt(value: number | undefined, digits = 1): string {
-  return value === undefined || Number.isNaN(value)
-    ? '-'
-    : value.toFixed(digits);
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) =>
-    Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ');
-  return [
-    line(headers),
-    widths.map(w => '-'.repeat(w)).join('  '),
-    ...rows.map(line),
-  ].join('\n');
-}
 
 function printRun(r: RunResult) {
   console.log(
@@ -1335,32 +918,7 @@ function printTargets(results: RunResult[]) {
 
 async function main() {
   const began = Date.now();
-  const watchdog = setTimeout(() => {
-    console.error(
-      `\nbench: still running after ${LOAD.watchdogMs / 1000} s; killing everything`,
-    );
-    cleanupAll().finally(() => process.exit(2));
-  }, LOAD.watchdogMs);
-  watchdog.unref();
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal
-    // and relayed by tsx), and a second signal must not end the process before
-    // the databases are dropped.
-    process.on(signal, () => {
-      if (stopping) {
-        return;
-      }
-      stopping = true;
-      console.error(`\nbench: ${signal}; cleaning up`);
-      setTimeout(() => process.exit(130), 20_000).unref();
-      cleanupAll().finally(() => process.exit(130));
-    });
-  }
-  process.on('exit', () => {
-    killChildren();
-    removeTempDirs();
-  });
+  installCleanup('bench', LOAD.watchdogMs);
 
   const cpus = os.cpus();
   const sizes = SIZES.join(', ');
@@ -1388,30 +946,11 @@ async function main() {
     ].join('\n'),
   );
 
-  const wanted = (process.env.BENCH_DATABASES ?? 'sqlite,postgres')
-    .split(',')
-    .map(s => s.trim());
-  const databases: DbKind[] = wanted.includes('sqlite') ? ['sqlite'] : [];
-  if (!wanted.includes('postgres')) {
-    console.log(
-      `PostgreSQL: skipped (BENCH_DATABASES=${process.env.BENCH_DATABASES})`,
-    );
-  } else {
-    const problem = await postgresReachable();
-    if (problem) {
-      console.log(
-        `PostgreSQL: NOT MEASURED, not reachable at ${new URL(PG_URL).host} (${problem})`,
-      );
-    } else {
-      databases.push('postgres');
-      console.log(
-        `PostgreSQL: ${new URL(PG_URL).host}, databases prefixed lsmcp_bench_<run>_, dropped at the end`,
-      );
-    }
-  }
+  const databases = await selectDatabases();
 
   const runId = crypto.randomBytes(4).toString('hex');
   const results: RunResult[] = [];
+  let lightspeedStackFailed = false;
   try {
     for (const db of databases) {
       for (const policy of ['allow', 'owner'] as const) {
@@ -1426,11 +965,15 @@ async function main() {
       }
     }
     printTargets(results);
+    lightspeedStackFailed = !(await benchLightspeedStack({
+      databases,
+      runId,
+    }));
   } finally {
     await cleanupAll();
   }
   console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  if (results.some(r => r.error)) {
+  if (results.some(r => r.error) || lightspeedStackFailed) {
     process.exitCode = 1;
   }
 }
