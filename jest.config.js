@@ -1,4 +1,4 @@
-/** Plain jest with SWC: @backstage/cli does not install cleanly with npm here. */
+/** Plain jest with SWC: fast, and it runs from this folder (see docs/development.md). */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src'],
