@@ -170,6 +170,28 @@ export interface Config {
       headers?: string[];
       /** Seconds, 1-3600. */
       timeout?: number;
+      /**
+       * The organization's token for this server, used for users who set no
+       * personal token (MCP-HEADERS and validation). Never answered, logged
+       * or sent to the upstream.
+       * @visibility secret
+       */
+      token?: string;
     }>;
+    /**
+     * Encryption at rest of users' personal tokens (AES-256-GCM). The first
+     * key encrypts, every key decrypts: to rotate, put a new key first and keep
+     * the old ones until every token was set again. Without keys, personal
+     * tokens are refused.
+     */
+    tokenEncryption?: {
+      keys: Array<{
+        /**
+         * At least 32 characters.
+         * @visibility secret
+         */
+        secret: string;
+      }>;
+    };
   };
 }

@@ -6,7 +6,9 @@ import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { createLightspeedMcpActions } from './actions';
 import { readPluginConfig } from './config/readPluginConfig';
 import { AuthorizedMcpServerService } from './authorized/AuthorizedMcpServerService';
+import { AuthorizedUserSettingsService } from './authorized/AuthorizedUserSettingsService';
 import { DatabaseMcpServerStore } from './database/DatabaseMcpServerStore';
+import { DatabaseUserSettingsStore } from './database/DatabaseUserSettingsStore';
 import { McpServerChecker } from './mcpClient/McpServerChecker';
 import { createUpstream } from './upstream/createUpstream';
 import {
@@ -14,6 +16,8 @@ import {
   mcpServerResourceRef,
 } from './permissions/permissions';
 import { createRouter } from './service/router';
+import { createSettingsRouter } from './service/settingsRouter';
+import { UserSettingsService } from './userSettings/UserSettingsService';
 import { createServerConditions } from './permissions/conditions';
 import { mcpServerRules } from './permissions/rules';
 import { McpServerService } from './mcpServers/McpServerService';
@@ -57,18 +61,23 @@ export const lightspeedMcpPlugin = createBackendPlugin({
         const pluginConfig = readPluginConfig(config);
 
         const store = await DatabaseMcpServerStore.create({ database });
+        const userSettingsStore = await DatabaseUserSettingsStore.create({
+          database,
+        });
         const { upstream, connection } = createUpstream(pluginConfig, logger);
+        const checker = new McpServerChecker({
+          urlPolicy: pluginConfig.urlPolicy,
+          timeoutMs: pluginConfig.checkTimeoutMs,
+          logger,
+        });
         const service = new McpServerService({
           store,
           upstream,
           staticServers: pluginConfig.staticServers,
           logger,
           urlPolicy: pluginConfig.urlPolicy,
-          checker: new McpServerChecker({
-            urlPolicy: pluginConfig.urlPolicy,
-            timeoutMs: pluginConfig.checkTimeoutMs,
-            logger,
-          }),
+          checker,
+          userSettings: userSettingsStore,
         });
         permissionsRegistry.addPermissions(mcpServerPermissions);
         permissionsRegistry.addResourceType({
@@ -85,17 +94,34 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           path: '/openapi.json',
           allow: 'unauthenticated',
         });
-        // The one entry to the use cases, for the routes and the actions alike.
-        const mcpServers = new AuthorizedMcpServerService({
-          service,
+        const guard = {
           permissions,
           auditor,
           toCondition: createServerConditions(
             permissionsRegistry.getPermissionRuleset(mcpServerResourceRef),
           ),
+        };
+        // The one entry to the use cases, for the routes and the actions alike.
+        const mcpServers = new AuthorizedMcpServerService({
+          ...guard,
+          service,
           defaultProviderId: pluginConfig.defaultProviderId,
         });
-        httpRouter.use(createRouter({ mcpServers, httpAuth }));
+        const userSettings = new AuthorizedUserSettingsService({
+          ...guard,
+          userSettings: new UserSettingsService({
+            servers: service,
+            store: userSettingsStore,
+            cipher: pluginConfig.tokenCipher,
+            orgTokens: pluginConfig.orgTokens,
+            checker,
+            logger,
+          }),
+        });
+        httpRouter.use(createRouter({ mcpServers, userSettings, httpAuth }));
+        httpRouter.use(
+          createSettingsRouter({ userSettings, httpAuth, logger }),
+        );
         createLightspeedMcpActions({
           actionsRegistry,
           mcpServers,
@@ -122,6 +148,17 @@ export const lightspeedMcpPlugin = createBackendPlugin({
           fn: () => reconciler.run(),
         });
 
+        if (pluginConfig.tokenCipher) {
+          // Key ids, never keys: tokens not yet on the first key name another.
+          logger.info('Personal tokens are encrypted at rest', {
+            encryptingKeyId: pluginConfig.tokenCipher.currentKeyId,
+            keyIds: pluginConfig.tokenCipher.keyIds,
+          });
+        } else {
+          logger.info(
+            'Personal tokens are refused: lightspeedMcp.tokenEncryption.keys is not set',
+          );
+        }
         logger.info(
           `Serving MCP servers with ${upstream.describe()} at ${connection.baseUrl} ` +
             `(${pluginConfig.staticServers.length} from app-config)`,

@@ -185,14 +185,6 @@ describe('AuthorizedMcpServerService', () => {
     expect(service.list).toHaveBeenCalledWith(condition);
   });
 
-  it('offers the chat only servers whose register is complete', async () => {
-    const { layer } = setUp({ result: AuthorizeResult.ALLOW });
-
-    const servers = await layer.listForChat({ credentials });
-
-    expect(servers.map(s => s.name)).toEqual(['ready']);
-  });
-
   it('records an unexpected failure with a generic reason, and still throws the original', async () => {
     const { layer, events, service } = setUp({ result: AuthorizeResult.ALLOW });
     service.delete.mockRejectedValueOnce(

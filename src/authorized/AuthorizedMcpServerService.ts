@@ -1,17 +1,9 @@
 import {
-  AuditorService,
-  BackstageCredentials,
-  PermissionsService,
-} from '@backstage/backend-plugin-api';
-import { NotAllowedError } from '@backstage/errors';
-import {
-  AuthorizeResult,
-  BasicPermission,
-  ConditionalPolicyDecision,
-  ResourcePermission,
-} from '@backstage/plugin-permission-common';
-import { JsonObject } from '@backstage/types';
-import { Request } from 'express';
+  AccessGuard,
+  AccessGuardOptions,
+  CallOptions,
+  principalRef,
+} from './AccessGuard';
 import { McpServerService } from '../mcpServers/McpServerService';
 import { CheckResult, McpServer, McpTool } from '../mcpServers/types';
 import {
@@ -28,24 +20,10 @@ import {
 } from '../permissions/permissions';
 import { ServerCondition } from '../permissions/conditions';
 
-/**
- * Who calls, per call. `request`, when the call came over HTTP, lets audit
- * events record the caller's address too; without one (an action), the event
- * names the caller in its `meta`.
- */
-export interface CallOptions {
-  credentials: BackstageCredentials;
-  request?: Request;
-}
+export type { CallOptions } from './AccessGuard';
 
-export interface AuthorizedMcpServerServiceOptions {
+export interface AuthorizedMcpServerServiceOptions extends AccessGuardOptions {
   service: McpServerService;
-  permissions: PermissionsService;
-  auditor: AuditorService;
-  /**
-   * Turns a conditional decision into a database filter and an in-memory test.
-   */
-  toCondition(decision: ConditionalPolicyDecision): ServerCondition;
   defaultProviderId: string;
 }
 
@@ -59,28 +37,27 @@ export interface AuthorizedMcpServerServiceOptions {
  */
 export class AuthorizedMcpServerService {
   private readonly service: McpServerService;
-  private readonly permissions: PermissionsService;
-  private readonly auditor: AuditorService;
-  private readonly toCondition: AuthorizedMcpServerServiceOptions['toCondition'];
+  private readonly guard: AccessGuard;
   private readonly defaultProviderId: string;
 
   constructor(options: AuthorizedMcpServerServiceOptions) {
     this.service = options.service;
-    this.permissions = options.permissions;
-    this.auditor = options.auditor;
-    this.toCondition = options.toCondition;
+    this.guard = new AccessGuard(options);
     this.defaultProviderId = options.defaultProviderId;
   }
 
   /** `body`: the request as sent (lightspeed-stack's snake_case fields). */
   register(body: unknown, options: CallOptions): Promise<McpServer> {
-    return this.audited('mcp-server-register', options, async meta => {
+    return this.guard.audited('mcp-server-register', options, async meta => {
       const { spec, check } = parseRegisterRequest(
         body,
         this.defaultProviderId,
       );
       meta.name = spec.name;
-      await this.authorize(options.credentials, mcpServerRegisterPermission);
+      await this.guard.authorize(
+        options.credentials,
+        mcpServerRegisterPermission,
+      );
       return this.service.register(spec, principalRef(options.credentials), {
         check,
       });
@@ -109,15 +86,6 @@ export class AuthorizedMcpServerService {
   }
 
   /**
-   * The servers a chat may use now: a register still under way is not offered
-   * yet.
-   */
-  async listForChat(options: CallOptions): Promise<McpServer[]> {
-    const servers = await this.list(options);
-    return servers.filter(server => server.status !== 'pending');
-  }
-
-  /**
    * One server the caller may list; a hidden one answers 404, as a missing one.
    */
   async get(rawName: string, options: CallOptions): Promise<McpServer> {
@@ -135,7 +103,7 @@ export class AuthorizedMcpServerService {
    * result.
    */
   check(rawName: string, options: CallOptions): Promise<CheckResult> {
-    return this.audited('mcp-server-check', options, async meta => {
+    return this.guard.audited('mcp-server-check', options, async meta => {
       const name = parseName(rawName);
       meta.name = name;
       const condition = await this.listCondition(options);
@@ -154,12 +122,12 @@ export class AuthorizedMcpServerService {
     body: unknown,
     options: CallOptions,
   ): Promise<McpServer> {
-    return this.audited('mcp-server-update', options, async meta => {
+    return this.guard.audited('mcp-server-update', options, async meta => {
       const name = parseName(rawName);
       meta.name = name;
       const patch = parsePatchRequest(body);
       meta.fields = Object.keys(patch);
-      const condition = await this.authorizeConditional(
+      const condition = await this.guard.authorizeConditional(
         options.credentials,
         mcpServerUpdatePermission,
       );
@@ -169,10 +137,10 @@ export class AuthorizedMcpServerService {
 
   /** Resolves the name deleted. */
   delete(rawName: string, options: CallOptions): Promise<string> {
-    return this.audited('mcp-server-delete', options, async meta => {
+    return this.guard.audited('mcp-server-delete', options, async meta => {
       const name = parseName(rawName);
       meta.name = name;
-      const condition = await this.authorizeConditional(
+      const condition = await this.guard.authorizeConditional(
         options.credentials,
         mcpServerDeletePermission,
       );
@@ -191,7 +159,7 @@ export class AuthorizedMcpServerService {
   ): Promise<ServerCondition | undefined> {
     const namePrefix =
       rawNamePrefix === undefined ? undefined : parseNamePrefix(rawNamePrefix);
-    const permitted = await this.authorizeConditional(
+    const permitted = await this.guard.authorizeConditional(
       options.credentials,
       mcpServerListPermission,
     );
@@ -210,108 +178,4 @@ export class AuthorizedMcpServerService {
         }
       : prefix;
   }
-
-  /** Throws 403 unless the permission is granted outright. */
-  private async authorize(
-    credentials: BackstageCredentials,
-    permission: BasicPermission,
-  ): Promise<void> {
-    const [decision] = await this.permissions.authorize([{ permission }], {
-      credentials,
-    });
-    if (decision.result !== AuthorizeResult.ALLOW) {
-      throw new NotAllowedError(
-        `Permission '${permission.name}' is not granted`,
-      );
-    }
-  }
-
-  /**
-   * Throws 403 when denied; resolves the condition to apply, or undefined when
-   * everything is allowed.
-   */
-  private async authorizeConditional(
-    credentials: BackstageCredentials,
-    permission: ResourcePermission,
-  ): Promise<ServerCondition | undefined> {
-    const [decision] = await this.permissions.authorizeConditional(
-      [{ permission }],
-      { credentials },
-    );
-    if (decision.result === AuthorizeResult.DENY) {
-      throw new NotAllowedError(
-        `Permission '${permission.name}' is not granted`,
-      );
-    }
-    return decision.result === AuthorizeResult.CONDITIONAL
-      ? this.toCondition(decision)
-      : undefined;
-  }
-
-  /**
-   * Records the operation with the auditor, allowed or denied, succeeded or
-   * failed. `meta` gets the server name once it is known, and a failure its
-   * reason: the plugin's own fixed message, or a generic one for anything
-   * unexpected, whose text (a driver's SQL, another service's answer) may carry
-   * what an audit trail must not. The error middleware still logs those in
-   * full.
-   */
-  private async audited<T>(
-    eventId: string,
-    options: CallOptions,
-    work: (meta: JsonObject) => Promise<T>,
-  ): Promise<T> {
-    const meta: JsonObject = options.request
-      ? {}
-      : { caller: principalRef(options.credentials) };
-    const event = await this.auditor.createEvent({
-      eventId,
-      severityLevel: 'medium',
-      request: options.request,
-    });
-    let result: T;
-    try {
-      result = await work(meta);
-    } catch (error) {
-      const reported = isPluginError(error)
-        ? error
-        : new Error('An internal error occurred');
-      await event.fail({
-        error: reported,
-        meta: { ...meta, reason: reported.message },
-      });
-      throw error;
-    }
-    await event.success({ meta });
-    return result;
-  }
-}
-
-/**
- * The errors whose messages are fixed texts of the plugin (or of Backstage's
- * request handling).
- */
-const PLUGIN_ERROR_NAMES = new Set([
-  'InputError',
-  'AuthenticationError',
-  'NotAllowedError',
-  'NotFoundError',
-  'ConflictError',
-  'ServiceUnavailableError',
-  'BadGatewayError',
-  'PayloadTooLargeError',
-]);
-
-function isPluginError(error: unknown): error is Error {
-  return error instanceof Error && PLUGIN_ERROR_NAMES.has(error.name);
-}
-
-/** Who acts: the user's entity ref, or the calling service's subject. */
-export function principalRef(credentials: BackstageCredentials): string {
-  const principal = credentials.principal as {
-    type: string;
-    userEntityRef?: string;
-    subject?: string;
-  };
-  return principal.userEntityRef ?? principal.subject ?? principal.type;
 }

@@ -33,6 +33,8 @@ describe('readPluginConfig', () => {
       },
       defaultProviderId: 'model-context-protocol',
       staticServers: [],
+      orgTokens: new Map(),
+      tokenCipher: undefined,
       reconcileFrequency: { minutes: 1 },
       reconcileTimeout: { minutes: 5 },
       urlPolicy: expect.any(UrlPolicy),
@@ -236,6 +238,33 @@ describe('readPluginConfig', () => {
       ).toThrow(
         'lightspeedMcp.lightspeedStack.baseUrl must be an absolute http:// or https:// URL',
       );
+    });
+  });
+
+  describe('tokens', () => {
+    const SECRET = 'a-secret-of-at-least-32-characters!!';
+
+    it('keeps org tokens apart from the servers, and reads the encryption keys', () => {
+      const config = read({
+        mcpServers: [{ ...VALID_SERVER, token: 'org-token' }],
+        tokenEncryption: { keys: [{ secret: SECRET }] },
+      });
+
+      expect(config.staticServers).toEqual([
+        { ...VALID_SERVER, providerId: 'model-context-protocol' },
+      ]);
+      expect(config.orgTokens).toEqual(new Map([['docs', 'org-token']]));
+      const cipher = config.tokenCipher!;
+      expect(cipher.decrypt(cipher.encrypt('t', 'c'), 'c')).toBe('t');
+    });
+
+    it('refuses a short secret or an empty org token, without repeating it', () => {
+      expect(() =>
+        read({ tokenEncryption: { keys: [{ secret: 'too-short' }] } }),
+      ).toThrow(/tokenEncryption\.keys\[\]\.secret must be at least 32/);
+      expect(() =>
+        read({ mcpServers: [{ ...VALID_SERVER, token: '' }] }),
+      ).toThrow(/lightspeedMcp\.mcpServers\[0\].*'token' must not be empty/);
     });
   });
 });

@@ -8,6 +8,7 @@ import {
 } from '../upstream/llamaStack/ToolgroupSync';
 import { UrlPolicy } from '../mcpClient/urlPolicy';
 import { parseStaticServer } from '../mcpServers/validation';
+import { TokenCipher } from '../userSettings/TokenCipher';
 
 export const DEFAULT_PROVIDER_ID = 'model-context-protocol';
 const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
@@ -24,6 +25,13 @@ export interface PluginConfig {
   lightspeedStack?: UpstreamConnection;
   defaultProviderId: string;
   staticServers: McpServerSpec[];
+  /** The org token of each app-config server that has one, by name. */
+  orgTokens: Map<string, string>;
+  /**
+   * Encrypts personal tokens; without `tokenEncryption.keys`, tokens are
+   * refused.
+   */
+  tokenCipher?: TokenCipher;
   /**
    * How often the reconciler brings Llama Stack in line with the database and
    * the config.
@@ -59,7 +67,8 @@ export function readPluginConfig(rootConfig: Config): PluginConfig {
   return {
     ...readUpstream(config),
     defaultProviderId,
-    staticServers: readStaticServers(config, defaultProviderId),
+    ...readStaticServers(config, defaultProviderId),
+    tokenCipher: readTokenCipher(config),
     reconcileFrequency: readOptionalDuration(config, 'reconcile.frequency') ?? {
       minutes: 1,
     },
@@ -171,16 +180,28 @@ function readConnection(config: Config, path: string): UpstreamConnection {
   };
 }
 
+function readTokenCipher(config: Config): TokenCipher | undefined {
+  const keys = config.getOptionalConfigArray('tokenEncryption.keys') ?? [];
+  return keys.length > 0
+    ? new TokenCipher(keys.map(key => key.getString('secret')))
+    : undefined;
+}
+
 function readStaticServers(
   config: Config,
   defaultProviderId: string,
-): McpServerSpec[] {
+): Pick<PluginConfig, 'staticServers' | 'orgTokens'> {
   const entries = config.getOptionalConfigArray('mcpServers') ?? [];
   const servers: McpServerSpec[] = [];
+  const orgTokens = new Map<string, string>();
   const seen = new Map<string, number>();
   entries.forEach((entry, index) => {
     const location = `lightspeedMcp.mcpServers[${index}]`;
-    const server = parseStaticServer(entry.get(), defaultProviderId, location);
+    const { spec: server, token } = parseStaticServer(
+      entry.get(),
+      defaultProviderId,
+      location,
+    );
     const earlier = seen.get(server.name);
     if (earlier !== undefined) {
       throw new Error(
@@ -189,6 +210,9 @@ function readStaticServers(
     }
     seen.set(server.name, index);
     servers.push(server);
+    if (token) {
+      orgTokens.set(server.name, token);
+    }
   });
-  return servers;
+  return { staticServers: servers, orgTokens };
 }

@@ -1,10 +1,6 @@
-import {
-  DatabaseService,
-  resolvePackagePath,
-} from '@backstage/backend-plugin-api';
-import { ServiceUnavailableError } from '@backstage/errors';
+import { DatabaseService } from '@backstage/backend-plugin-api';
 import { Knex } from 'knex';
-import { pathToFileURL } from 'node:url';
+import { connect, runQuery } from './client';
 import {
   CheckStatus,
   McpServerFields,
@@ -54,47 +50,17 @@ interface CheckRow {
   checked_at: string | Date;
 }
 
-/**
- * The package's own migrations/ folder, wherever the package sits: from source,
- * built, or exported and bundled as a dynamic plugin (a path relative to this
- * file would break in a bundle).
- */
-export const migrationsConfig: Knex.MigratorConfig = {
-  directory: resolvePackagePath(pathToFileURL(__filename).href, 'migrations'),
-  loadExtensions: ['.js'],
-};
-
 export class DatabaseMcpServerStore implements McpServerStore {
-  /**
-   * Runs the migrations unless the deployment manages them
-   * (`backend.database.skipMigrations`).
-   */
   static async create(options: {
     database: DatabaseService;
   }): Promise<DatabaseMcpServerStore> {
-    const knex = await options.database.getClient();
-    if (!options.database.migrations?.skip) {
-      await knex.migrate.latest(migrationsConfig);
-    }
-    return new DatabaseMcpServerStore(knex);
+    return new DatabaseMcpServerStore(await connect(options.database));
   }
 
   private constructor(private readonly knex: Knex) {}
 
-  /**
-   * Runs queries; a database the plugin cannot reach answers 503 with a message
-   * of the plugin, not 500 with the driver's text.
-   */
-  private async query<T>(work: (db: Knex) => Promise<T>): Promise<T> {
-    try {
-      return await work(this.knex);
-    } catch (error) {
-      throw isDatabaseUnavailable(error)
-        ? new ServiceUnavailableError(
-            'The plugin database is unavailable; try again later',
-          )
-        : error;
-    }
+  private query<T>(work: (db: Knex) => Promise<T>): Promise<T> {
+    return runQuery(this.knex, work);
   }
 
   claim(
@@ -397,34 +363,6 @@ function toRecord(row: Row): McpServerRecord {
 
 function now(): string {
   return new Date().toISOString();
-}
-
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '08000',
-  '08001',
-  '08003',
-  '08006',
-  'SQLITE_BUSY',
-]);
-
-function isDatabaseUnavailable(error: unknown): boolean {
-  const { code, name, message } = (error ?? {}) as {
-    code?: string;
-    name?: string;
-    message?: string;
-  };
-  return (
-    (code !== undefined && CONNECTION_ERROR_CODES.has(code)) ||
-    name === 'KnexTimeoutError' ||
-    /Unable to acquire a connection|Connection terminated/i.test(message ?? '')
-  );
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createTestDatabases } from '../testing/testBackend';
-import { migrationsConfig } from './DatabaseMcpServerStore';
+import { migrationsConfig } from './client';
 
 const databases = createTestDatabases();
 
@@ -55,7 +55,26 @@ describe.each(databases.eachSupportedId())('migrations on %s', databaseId => {
       );
     expect(second).toMatch(/unique|duplicate/i);
 
+    // Per-user settings: one row per server and user, enabled by default.
+    const settings = {
+      server_name: 'x',
+      user_ref: 'user:default/a',
+      updated_at: new Date(),
+    };
+    await knex('mcp_user_settings').insert(settings);
+    const again = await knex('mcp_user_settings')
+      .insert(settings)
+      .then(
+        () => 'inserted',
+        (error: Error) => error.message,
+      );
+    expect(again).toMatch(/unique|duplicate/i);
+    const [userRow] = await knex('mcp_user_settings').select();
+    expect(Boolean(userRow.enabled)).toBe(true);
+    expect(userRow.token).toBeNull();
+
     await knex.migrate.rollback(migrationsConfig, true);
+    expect(await knex.schema.hasTable('mcp_user_settings')).toBe(false);
     expect(await knex.schema.hasTable('mcp_servers')).toBe(false);
     expect(await knex.schema.hasTable('mcp_server_checks')).toBe(false);
   });

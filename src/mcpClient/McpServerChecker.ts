@@ -44,8 +44,16 @@ export interface McpServerCheckerOptions {
 export class McpServerChecker {
   constructor(private readonly options: McpServerCheckerOptions) {}
 
-  /** Never throws: every outcome is a result. `name` is for the log only. */
-  async check(name: string, url: string): Promise<CheckResult> {
+  /**
+   * Never throws: every outcome is a result. `name` is for the log only.
+   * `token` is sent as `Authorization: Bearer <token>`, as MCP servers expect,
+   * to the server's own origin only.
+   */
+  async check(
+    name: string,
+    url: string,
+    options: { token?: string } = {},
+  ): Promise<CheckResult> {
     const { timeoutMs, urlPolicy, logger } = this.options;
     const checkedAt = new Date().toISOString();
     const guarded = createGuardedFetch(urlPolicy, timeoutMs);
@@ -58,7 +66,7 @@ export class McpServerChecker {
         ),
       );
       const tools = await Promise.race([
-        this.listTools(url, guarded, deadline.signal),
+        this.listTools(url, guarded, deadline.signal, options.token),
         timedOut,
       ]);
       return {
@@ -90,12 +98,19 @@ export class McpServerChecker {
     url: string,
     guarded: GuardedFetch,
     signal: AbortSignal,
+    token?: string,
   ): Promise<McpTool[]> {
     const endpoint = new URL(url);
-    // Redirects are followed to any address the URL policy allows (http to
-    // https, a moved endpoint); the guarded fetch checks each one. The check
-    // sends no credentials that could follow a redirect.
-    const options = { fetch: guarded.fetch, redirectPolicy: 'follow' as const };
+    // Without a token, redirects are followed to any address the URL policy
+    // allows (http to https, a moved endpoint); the guarded fetch checks each
+    // one.
+    const options = token
+      ? {
+          fetch: withToken(guarded.fetch, endpoint.origin, token),
+          // A token never follows a redirect to another origin.
+          redirectPolicy: 'same-origin' as const,
+        }
+      : { fetch: guarded.fetch, redirectPolicy: 'follow' as const };
     try {
       return await listToolsOver(
         new StreamableHTTPClientTransport(endpoint, options),
@@ -118,6 +133,23 @@ export class McpServerChecker {
       );
     }
   }
+}
+
+/** Adds the token to requests to `origin`, and to no other. */
+function withToken(
+  fetch: typeof globalThis.fetch,
+  origin: string,
+  token: string,
+): typeof globalThis.fetch {
+  return (input, init) => {
+    const target = new URL(input instanceof Request ? input.url : input);
+    if (target.origin !== origin) {
+      return fetch(input, init);
+    }
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    return fetch(input, { ...init, headers });
+  };
 }
 
 async function listToolsOver(

@@ -8,6 +8,7 @@ import {
   toError,
 } from '@backstage/errors';
 import { McpServerRecord, McpServerStore } from '../database/McpServerStore';
+import { UserSettingsStore } from '../database/UserSettingsStore';
 import { decodeCursor, encodeCursor } from './cursor';
 import { BadGatewayError } from './errors';
 import { Upstream, UpstreamError } from '../upstream/Upstream';
@@ -29,6 +30,8 @@ export interface McpServerServiceOptions {
   logger: LoggerService;
   urlPolicy: UrlPolicy;
   checker: { check(name: string, url: string): Promise<CheckResult> };
+  /** Users' settings of servers, which follow a server's delete or new URL. */
+  userSettings: Pick<UserSettingsStore, 'removeForServer' | 'resetForServer'>;
 }
 
 /** The upstream calls of an operation, for its error messages. */
@@ -47,6 +50,7 @@ export class McpServerService {
   private readonly logger: LoggerService;
   private readonly urlPolicy: UrlPolicy;
   private readonly checker: McpServerServiceOptions['checker'];
+  private readonly userSettings: McpServerServiceOptions['userSettings'];
 
   constructor(options: McpServerServiceOptions) {
     this.store = options.store;
@@ -56,6 +60,7 @@ export class McpServerService {
     this.logger = options.logger;
     this.urlPolicy = options.urlPolicy;
     this.checker = options.checker;
+    this.userSettings = options.userSettings;
   }
 
   /**
@@ -141,9 +146,13 @@ export class McpServerService {
       new ConflictError(
         `MCP server '${name}' is being registered, changed or deleted; try again later`,
       );
-    // A check of the old URL says nothing about the new one.
-    const changed = () =>
-      this.present(
+    // A check of the old URL says nothing about the new one, and users' tokens
+    // for the old URL are not sent to the new one.
+    const changed = async () => {
+      if (next.url !== previous.url) {
+        await this.userSettings.resetForServer(name);
+      }
+      return this.present(
         toServer({
           ...record,
           ...next,
@@ -151,6 +160,7 @@ export class McpServerService {
           lastCheck: next.url === previous.url ? record.lastCheck : undefined,
         }),
       );
+    };
     if (
       !this.upstream.differs(previous, next) ||
       !(await this.upstream.syncing())
@@ -429,6 +439,7 @@ export class McpServerService {
     }
     await this.store.remove(record.id);
     await this.store.removeCheck(name);
+    await this.userSettings.removeForServer(name);
   }
 
   /**

@@ -168,6 +168,11 @@ const staticServerSchema = z
       authorizationHeaders: authorizationHeadersSchema.optional(),
       headers: headersSchema.optional(),
       timeout: timeoutSchema.optional(),
+      // The organization's token for the server; never answered or synced.
+      token: z
+        .string({ message: 'must be a string' })
+        .min(1, 'must not be empty')
+        .optional(),
     },
     { message: 'must be an object' },
   )
@@ -246,21 +251,25 @@ export function parsePatchRequest(body: unknown): McpServerPatch {
 
 /**
  * Parses one entry of lightspeedMcp.mcpServers; `location` names the entry in
- * the error.
+ * the error. Its org `token` is kept apart from the server, so that it cannot
+ * reach an answer or the upstream.
  */
 export function parseStaticServer(
   value: unknown,
   defaultProviderId: string,
   location: string,
-): McpServerSpec {
+): { spec: McpServerSpec; token?: string } {
   const result = staticServerSchema.safeParse(value);
   if (!result.success) {
     throw new InputError(
       `Invalid MCP server at ${location}: ${describeIssues(result.error, 'entry')}`,
     );
   }
-  const entry = result.data;
-  return { ...entry, providerId: entry.providerId ?? defaultProviderId };
+  const { token, ...entry } = result.data;
+  return {
+    spec: { ...entry, providerId: entry.providerId ?? defaultProviderId },
+    token,
+  };
 }
 
 /** Validates the {name} path parameter with the same rule as the body field. */

@@ -6,8 +6,8 @@ export const spec = {
   info: {
     title: 'Lightspeed MCP servers',
     version: '0.1.0',
-    summary: 'Register, list, check, change and delete the MCP servers of Developer Lightspeed at runtime.',
-    description: "The HTTP API of the Backstage backend plugin `lightspeed-mcp`. The `/v1/mcp-servers` routes use the snake_case wire format of lightspeed-stack's `/v1/mcp-servers`, so a client written for lightspeed-stack works by changing only its base URL.\n\nServers sync to one upstream: lightspeed-stack's runtime API (`lightspeedMcp.lightspeedStack`, as in Red Hat Developer Hub) or Llama Stack toolgroups (`lightspeedMcp.llamaStack`). Where this document says Llama Stack or toolgroup about registering, changing or deleting, read lightspeed-stack and MCP server when that is the upstream; the statuses are the same.\n\nEvery error is Backstage's standard error body (see `Error`); messages are fixed texts of the plugin and never carry the upstream's answer, a host name or a secret. Every route but `GET /openapi.json` needs a Backstage token and is guarded by a permission named in its description. Answers never contain a header value or a token: `authorization_headers` says where a token comes from at query time.",
+    summary: "Register, list, check, change and delete the MCP servers of Developer Lightspeed at runtime, and keep each user's own settings of them.",
+    description: "The HTTP API of the Backstage backend plugin `lightspeed-mcp`. The `/v1/mcp-servers` routes use the snake_case wire format of lightspeed-stack's `/v1/mcp-servers`, so a client written for lightspeed-stack works by changing only its base URL.\n\nServers sync to one upstream: lightspeed-stack's runtime API (`lightspeedMcp.lightspeedStack`, as in Red Hat Developer Hub) or Llama Stack toolgroups (`lightspeedMcp.llamaStack`). Where this document says Llama Stack or toolgroup about registering, changing or deleting, read lightspeed-stack and MCP server when that is the upstream; the statuses are the same.\n\nThe `/mcp-servers` routes (tag `User settings`) are the ones RHDH's Lightspeed settings page calls, for the signed-in user: camelCase, and their errors are `{ \"error\": \"<message>\" }` (see `SettingsError`), the shape that page reads; only a missing or invalid token, refused by the backend before the route, answers Backstage's body there.\n\nEvery other error is Backstage's standard error body (see `Error`); messages are fixed texts of the plugin and never carry the upstream's answer, a host name or a secret. Every route but `GET /openapi.json` needs a Backstage token and is guarded by a permission named in its description. Answers never contain a header value or a token, except `GET /v1/mcp-headers`, which answers the caller's own tokens for lightspeed-stack; `authorization_headers` says where a token comes from at query time. Stored tokens are never answered, logged or audited otherwise.",
     license: {
       name: 'Apache-2.0',
     },
@@ -29,8 +29,12 @@ export const spec = {
       description: 'The servers themselves, as users and the settings page see them.',
     },
     {
+      name: 'User settings',
+      description: "Each user's own settings of the servers they may list (on or off, a personal token), as RHDH's Lightspeed settings page shows them.",
+    },
+    {
       name: 'Chat backends',
-      description: 'What a chat backend passes to Llama Stack per question.',
+      description: 'What a chat backend passes to Llama Stack or lightspeed-stack per question.',
     },
     {
       name: 'Document',
@@ -407,7 +411,7 @@ export const spec = {
         ],
         operationId: 'listMcpTools',
         summary: "The caller's servers as Responses API MCP tools",
-        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`); a conditional decision narrows the servers.\n\nWhat a chat backend puts into `tools` of a Llama Stack Responses request (`POST /v1/responses`) for one user. Servers whose register is under way are left out. Each `authorization_headers` value comes from `MCP-HEADERS` (`Authorization` goes to `authorization`, without `Bearer `); each name of `headers` is copied from the caller's request, except `Authorization`, `Cookie` and `MCP-HEADERS`. A server lacking a value is named in `skipped`. A server's `timeout` is not forwarded.",
+        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`); a conditional decision narrows the servers.\n\nWhat a chat backend puts into `tools` of a Llama Stack Responses request (`POST /v1/responses`) for one user. Servers whose register is under way, and servers the user switched off (`PATCH /mcp-servers/{name}` with `\"enabled\": false`), are left out, also from `skipped`. Each `authorization_headers` value comes from `MCP-HEADERS`; an `Authorization` that `MCP-HEADERS` lacks is the user's stored token (their personal token, else the server's org token `lightspeedMcp.mcpServers[].token`). `Authorization` goes to `authorization`, without `Bearer `. Each name of `headers` is copied from the caller's request, except `Authorization`, `Cookie` and `MCP-HEADERS`. A server still lacking a value is named in `skipped`. A server's `timeout` is not forwarded.",
         parameters: [
           {
             $ref: '#/components/parameters/McpHeaders',
@@ -438,7 +442,263 @@ export const spec = {
             $ref: '#/components/responses/InternalError',
           },
           '503': {
-            $ref: '#/components/responses/DatabaseUnavailable',
+            $ref: '#/components/responses/ServiceUnavailable',
+            description: 'The plugin database is unavailable, or the caller has a stored personal token while `lightspeedMcp.tokenEncryption.keys` is not set.',
+          },
+        },
+      },
+    },
+    '/v1/mcp-headers': {
+      get: {
+        tags: [
+          'Chat backends',
+        ],
+        operationId: 'getMcpHeaders',
+        summary: "The caller's MCP-HEADERS for lightspeed-stack",
+        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`); a conditional decision narrows the servers.\n\nCalled on each chat question by a backend plugin acting for the user (a service token on behalf of the user), which passes the answer to lightspeed-stack as its `MCP-HEADERS` header. One entry per server the user may list and did not switch off, and that has a token: the user's personal token, else the server's org token (`lightspeedMcp.mcpServers[].token`). Servers whose register is under way are left out. The value is the bare token, without `Bearer `: lightspeed-stack passes it as the MCP tool's `authorization`, to which Llama Stack adds `Bearer `. The one answer of this API that carries tokens; never logged or audited. A service token without a user gets the org tokens only.",
+        responses: {
+          '200': {
+            description: 'The `MCP-HEADERS` object; `{}` when no server has a token.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/McpHeadersAnswer',
+                },
+              },
+            },
+          },
+          '401': {
+            $ref: '#/components/responses/Unauthorized',
+          },
+          '403': {
+            $ref: '#/components/responses/Forbidden',
+          },
+          '500': {
+            $ref: '#/components/responses/InternalError',
+          },
+          '503': {
+            $ref: '#/components/responses/ServiceUnavailable',
+            description: 'The plugin database is unavailable, or the caller has a stored personal token while `lightspeedMcp.tokenEncryption.keys` is not set.',
+          },
+        },
+      },
+    },
+    '/mcp-servers': {
+      get: {
+        tags: [
+          'User settings',
+        ],
+        operationId: 'listUserMcpServers',
+        summary: "The caller's servers, with their own settings",
+        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`); a conditional decision narrows the list. A user token only.\n\nThe servers the caller may list, in the order of `GET /v1/mcp-servers`, each with the caller's own settings: on or off, whether a token is there, and the outcome of the caller's last validation of the server's current URL.",
+        security: [
+          {
+            backstageUserToken: [],
+          },
+        ],
+        responses: {
+          '200': {
+            description: "The caller's servers.",
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/UserServerList',
+                },
+              },
+            },
+          },
+          '401': {
+            $ref: '#/components/responses/Unauthorized',
+          },
+          '403': {
+            $ref: '#/components/responses/SettingsForbidden',
+          },
+          '500': {
+            $ref: '#/components/responses/SettingsInternalError',
+          },
+          '503': {
+            $ref: '#/components/responses/SettingsUnavailable',
+          },
+        },
+      },
+    },
+    '/mcp-servers/validate': {
+      post: {
+        tags: [
+          'User settings',
+        ],
+        operationId: 'validateUserMcpServerToken',
+        summary: 'Validate a token before saving it',
+        description: 'Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`); a conditional decision applies. A user token only.\n\nThe plugin connects to the server with the token as `Authorization: Bearer <token>` (as the check route does, within `lightspeedMcp.check.timeout` and the URL policy) and lists its tools. Only the URL of a server the caller may list is accepted: the plugin does not probe other URLs. Nothing is stored. Every outcome of the connection is a 200.',
+        security: [
+          {
+            backstageUserToken: [],
+          },
+        ],
+        requestBody: {
+          required: true,
+          description: 'JSON of at most 64 KiB, sent as `Content-Type: application/json`.',
+          content: {
+            'application/json': {
+              schema: {
+                $ref: '#/components/schemas/ValidateUrlRequest',
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'The outcome of the validation.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/Validation',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/SettingsBadRequest',
+            description: '`url and token are required` (also for a body that is not a JSON object), `URL not recognized` (not the URL of a server the caller may list), or the token fails its rule.',
+          },
+          '401': {
+            $ref: '#/components/responses/Unauthorized',
+          },
+          '403': {
+            $ref: '#/components/responses/SettingsForbidden',
+          },
+          '413': {
+            $ref: '#/components/responses/SettingsPayloadTooLarge',
+          },
+          '415': {
+            $ref: '#/components/responses/SettingsUnsupportedMediaType',
+          },
+          '500': {
+            $ref: '#/components/responses/SettingsInternalError',
+          },
+          '503': {
+            $ref: '#/components/responses/SettingsUnavailable',
+          },
+        },
+      },
+    },
+    '/mcp-servers/{name}': {
+      parameters: [
+        {
+          $ref: '#/components/parameters/Name',
+        },
+      ],
+      patch: {
+        tags: [
+          'User settings',
+        ],
+        operationId: 'updateUserMcpServerSettings',
+        summary: "Change the caller's own settings of a server",
+        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`): seeing a server is what lets a user set their own settings of it; a server a conditional decision hides answers 404. A user token only.\n\n`enabled: false` leaves the server out of the caller's chats (`GET /v1/mcp-tools`, `GET /v1/mcp-headers`). A `token` is stored encrypted (needs `lightspeedMcp.tokenEncryption.keys`) for the server's current URL and validated at once: the answer has `validation`, and the outcome is kept as the server's `status`. `\"token\": null` clears the token and the last validation (status `unknown`, `toolCount` 0). The server itself does not change.",
+        security: [
+          {
+            backstageUserToken: [],
+          },
+        ],
+        requestBody: {
+          required: true,
+          description: 'JSON of at most 64 KiB, sent as `Content-Type: application/json`.',
+          content: {
+            'application/json': {
+              schema: {
+                $ref: '#/components/schemas/UserSettingsPatch',
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'Changed.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/UserServerUpdated',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/SettingsBadRequest',
+            description: "The name fails the name rule or is not valid URL encoding, the body is not a JSON object (sent as `application/json`), has a field other than `enabled` and `token`, has neither (`At least one of 'enabled' or 'token' is required`), or a field fails its rule.",
+          },
+          '401': {
+            $ref: '#/components/responses/Unauthorized',
+          },
+          '403': {
+            $ref: '#/components/responses/SettingsForbidden',
+          },
+          '404': {
+            $ref: '#/components/responses/SettingsNotFound',
+          },
+          '413': {
+            $ref: '#/components/responses/SettingsPayloadTooLarge',
+          },
+          '415': {
+            $ref: '#/components/responses/SettingsUnsupportedMediaType',
+          },
+          '500': {
+            $ref: '#/components/responses/SettingsInternalError',
+          },
+          '503': {
+            $ref: '#/components/responses/SettingsUnavailable',
+            description: 'The plugin database is unavailable, or the body has a token while `lightspeedMcp.tokenEncryption.keys` is not set.',
+          },
+        },
+      },
+    },
+    '/mcp-servers/{name}/validate': {
+      parameters: [
+        {
+          $ref: '#/components/parameters/Name',
+        },
+      ],
+      post: {
+        tags: [
+          'User settings',
+        ],
+        operationId: 'validateUserMcpServer',
+        summary: "Validate a server with the caller's token",
+        description: "Permission `lightspeed.mcp-server.list` (resource `lightspeed-mcp-server`, action `read`): seeing a server is what lets a user validate it; a server a conditional decision hides answers 404. A user token only.\n\nThe plugin connects to the server with the caller's personal token, else the server's org token, else none (refused with 400 when the server has `authorization_headers`), and lists its tools. Every outcome of the connection is a 200; it is kept as the caller's `status` and `toolCount` of the server. Takes no body.",
+        security: [
+          {
+            backstageUserToken: [],
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The outcome of the validation.',
+            content: {
+              'application/json': {
+                schema: {
+                  $ref: '#/components/schemas/UserServerValidated',
+                },
+              },
+            },
+          },
+          '400': {
+            $ref: '#/components/responses/SettingsBadRequest',
+            description: 'The name fails the name rule or is not valid URL encoding, or the server has `authorization_headers` and neither the caller nor the server has a token (`No token available`).',
+          },
+          '401': {
+            $ref: '#/components/responses/Unauthorized',
+          },
+          '403': {
+            $ref: '#/components/responses/SettingsForbidden',
+          },
+          '404': {
+            $ref: '#/components/responses/SettingsNotFound',
+          },
+          '500': {
+            $ref: '#/components/responses/SettingsInternalError',
+          },
+          '503': {
+            $ref: '#/components/responses/SettingsUnavailable',
+            description: 'The plugin database is unavailable, or the caller has a stored personal token while `lightspeedMcp.tokenEncryption.keys` is not set.',
           },
         },
       },
@@ -482,7 +742,12 @@ export const spec = {
       backstageToken: {
         type: 'http',
         scheme: 'bearer',
-        description: "A Backstage token: a user's, or a backend plugin's service token (on behalf of a user, for `GET /v1/mcp-tools`).",
+        description: "A Backstage token: a user's, or a backend plugin's service token (on behalf of a user, for `GET /v1/mcp-tools` and `GET /v1/mcp-headers`).",
+      },
+      backstageUserToken: {
+        type: 'http',
+        scheme: 'bearer',
+        description: "A Backstage user token (also one a plugin sends on behalf of the user). The `/mcp-servers` settings routes refuse any other principal with 403: settings are a user's own.",
       },
     },
     parameters: {
@@ -652,6 +917,76 @@ export const spec = {
           'application/json': {
             schema: {
               $ref: '#/components/schemas/Error',
+            },
+          },
+        },
+      },
+      SettingsBadRequest: {
+        description: 'The request fails validation; the message says why.',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsForbidden: {
+        description: "The permission is denied, or the token is not a user's (`This endpoint does not allow 'service' credentials`).",
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsNotFound: {
+        description: 'No server of that name, or one a conditional decision hides.',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsPayloadTooLarge: {
+        description: 'The body is larger than 64 KiB.',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsUnsupportedMediaType: {
+        description: "The body's charset or content encoding cannot be read (JSON in UTF-8 is expected).",
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsInternalError: {
+        description: 'An unexpected failure (`An internal error occurred`; the cause is logged, not answered).',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
+            },
+          },
+        },
+      },
+      SettingsUnavailable: {
+        description: 'The plugin database is unavailable; try again later.',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: '#/components/schemas/SettingsError',
             },
           },
         },
@@ -1250,6 +1585,262 @@ export const spec = {
             type: 'array',
             items: {
               $ref: '#/components/schemas/SkippedServer',
+            },
+          },
+        },
+      },
+      UserServerStatus: {
+        type: 'string',
+        description: "The outcome of the user's last validation of the server's current URL: `connected` (valid), `error` (not valid), `unknown` (none, or one of an earlier URL).",
+        enum: [
+          'connected',
+          'error',
+          'unknown',
+        ],
+      },
+      UserServer: {
+        type: 'object',
+        description: 'A server as the settings page shows it to one user.',
+        additionalProperties: false,
+        required: [
+          'name',
+          'url',
+          'enabled',
+          'status',
+          'toolCount',
+          'hasToken',
+          'hasUserToken',
+          'source',
+        ],
+        properties: {
+          name: {
+            $ref: '#/components/schemas/ServerName',
+          },
+          url: {
+            $ref: '#/components/schemas/ServerUrl',
+          },
+          enabled: {
+            type: 'boolean',
+            description: '`false` when the user switched the server off; `true` by default.',
+          },
+          status: {
+            $ref: '#/components/schemas/UserServerStatus',
+          },
+          toolCount: {
+            type: 'integer',
+            minimum: 0,
+            description: "The tools of the user's last validation; 0 without one.",
+          },
+          hasToken: {
+            type: 'boolean',
+            description: "The user has a token for the server's current URL, or the server has an org token (`lightspeedMcp.mcpServers[].token`).",
+          },
+          hasUserToken: {
+            type: 'boolean',
+            description: "The user has a personal token for the server's current URL.",
+          },
+          source: {
+            $ref: '#/components/schemas/ServerSource',
+          },
+        },
+      },
+      UserServerList: {
+        type: 'object',
+        additionalProperties: false,
+        required: [
+          'servers',
+        ],
+        properties: {
+          servers: {
+            type: 'array',
+            items: {
+              $ref: '#/components/schemas/UserServer',
+            },
+          },
+        },
+      },
+      Validation: {
+        type: 'object',
+        description: 'The outcome of connecting to a server with a token and listing its tools. `error` (a fixed text of the plugin) is there exactly when `valid` is false; `toolCount` is then 0 and `tools` empty.',
+        additionalProperties: false,
+        required: [
+          'valid',
+          'toolCount',
+          'tools',
+        ],
+        properties: {
+          valid: {
+            type: 'boolean',
+          },
+          toolCount: {
+            type: 'integer',
+            minimum: 0,
+          },
+          tools: {
+            type: 'array',
+            maxItems: 1000,
+            items: {
+              $ref: '#/components/schemas/Tool',
+            },
+          },
+          error: {
+            type: 'string',
+            minLength: 1,
+            examples: [
+              'The MCP server requires authorization (HTTP 401)',
+            ],
+          },
+        },
+        if: {
+          required: [
+            'valid',
+          ],
+          properties: {
+            valid: {
+              const: true,
+            },
+          },
+        },
+        then: {
+          properties: {
+            error: false,
+          },
+        },
+        else: {
+          required: [
+            'error',
+          ],
+          properties: {
+            toolCount: {
+              const: 0,
+            },
+            tools: {
+              type: 'array',
+              maxItems: 0,
+            },
+          },
+        },
+      },
+      UserServerUpdated: {
+        type: 'object',
+        description: "The server with the user's settings after the change; `validation` only when the body set a token.",
+        additionalProperties: false,
+        required: [
+          'server',
+        ],
+        properties: {
+          server: {
+            $ref: '#/components/schemas/UserServer',
+          },
+          validation: {
+            $ref: '#/components/schemas/Validation',
+          },
+        },
+      },
+      UserServerValidated: {
+        type: 'object',
+        description: "The validation, and the server's status it leaves.",
+        additionalProperties: false,
+        required: [
+          'name',
+          'status',
+          'toolCount',
+          'validation',
+        ],
+        properties: {
+          name: {
+            $ref: '#/components/schemas/ServerName',
+          },
+          status: {
+            type: 'string',
+            enum: [
+              'connected',
+              'error',
+            ],
+          },
+          toolCount: {
+            type: 'integer',
+            minimum: 0,
+          },
+          validation: {
+            $ref: '#/components/schemas/Validation',
+          },
+        },
+      },
+      UserSettingsPatch: {
+        type: 'object',
+        description: "The user's settings to change, at least one.",
+        additionalProperties: false,
+        minProperties: 1,
+        properties: {
+          enabled: {
+            type: 'boolean',
+            description: "`false` leaves the server out of the user's chats.",
+          },
+          token: {
+            type: [
+              'string',
+              'null',
+            ],
+            description: 'A personal token, stored encrypted and never answered; a leading `Bearer ` and surrounding spaces are dropped, the rest must be 1-8192 visible ASCII characters. `null` clears it.',
+          },
+        },
+      },
+      ValidateUrlRequest: {
+        type: 'object',
+        description: 'Other fields are ignored.',
+        required: [
+          'url',
+          'token',
+        ],
+        properties: {
+          url: {
+            type: 'string',
+            minLength: 1,
+            description: 'The URL of a server the caller may list, exactly.',
+          },
+          token: {
+            type: 'string',
+            description: 'The token to try; a leading `Bearer ` and surrounding spaces are dropped, the rest must be 1-8192 visible ASCII characters.',
+          },
+        },
+      },
+      SettingsError: {
+        type: 'object',
+        description: 'The error body of the settings routes: a fixed text of the plugin, never a token.',
+        additionalProperties: false,
+        required: [
+          'error',
+        ],
+        properties: {
+          error: {
+            type: 'string',
+            minLength: 1,
+            examples: [
+              "At least one of 'enabled' or 'token' is required",
+              'No token available',
+              'URL not recognized',
+              'url and token are required',
+            ],
+          },
+        },
+      },
+      McpHeadersAnswer: {
+        type: 'object',
+        description: 'Server name to the headers lightspeed-stack sends it: only `Authorization`, the bare token (no `Bearer `).',
+        propertyNames: {
+          $ref: '#/components/schemas/ServerName',
+        },
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          required: [
+            'Authorization',
+          ],
+          properties: {
+            Authorization: {
+              type: 'string',
+              minLength: 1,
             },
           },
         },

@@ -173,6 +173,103 @@ describe('openApiProblems', () => {
   });
 });
 
+describe('openApiProblems of the settings routes', () => {
+  const SETTINGS = '/api/lightspeed-mcp/mcp-servers';
+  const userServer = {
+    name: 'docs',
+    url: 'https://mcp.example.com/mcp',
+    enabled: true,
+    status: 'connected',
+    toolCount: 2,
+    hasToken: true,
+    hasUserToken: false,
+    source: 'config',
+  };
+
+  it('passes a settings list answer', () => {
+    const body = {
+      servers: [userServer, { ...userServer, status: 'unknown' }],
+    };
+
+    expect(openApiProblems('GET', SETTINGS, 200, JSON_TYPE, body)).toEqual([]);
+  });
+
+  it('fails a settings list entry with a field the document does not name', () => {
+    const body = { servers: [{ ...userServer, token: 'secret' }] };
+
+    expect(openApiProblems('GET', SETTINGS, 200, JSON_TYPE, body)).toEqual([
+      expect.stringMatching(/\/servers\/0 has a field .*'token'/),
+    ]);
+  });
+
+  it("passes the settings error body, and fails Backstage's there", () => {
+    const url = `${SETTINGS}/x`;
+    const message = "At least one of 'enabled' or 'token' is required";
+
+    expect(
+      openApiProblems('PATCH', url, 400, JSON_TYPE, { error: message }),
+    ).toEqual([]);
+    expect(
+      openApiProblems(
+        'PATCH',
+        url,
+        400,
+        JSON_TYPE,
+        errorBody(400, 'InputError', message),
+      ),
+    ).not.toEqual([]);
+  });
+
+  it('ties error to an invalid validation', () => {
+    const url = `${SETTINGS}/validate`;
+    const valid = { valid: true, toolCount: 1, tools: [{ name: 'search' }] };
+    const invalid = {
+      valid: false,
+      toolCount: 0,
+      tools: [],
+      error: 'The MCP server requires authorization (HTTP 401)',
+    };
+
+    expect(openApiProblems('POST', url, 200, JSON_TYPE, valid)).toEqual([]);
+    expect(openApiProblems('POST', url, 200, JSON_TYPE, invalid)).toEqual([]);
+    expect(
+      openApiProblems('POST', url, 200, JSON_TYPE, { ...valid, error: 'x' }),
+    ).toEqual([expect.stringContaining('/error must not be there')]);
+    expect(
+      openApiProblems('POST', url, 200, JSON_TYPE, {
+        valid: false,
+        toolCount: 0,
+        tools: [],
+      }),
+    ).toEqual([expect.stringContaining("lacks the required field 'error'")]);
+  });
+
+  it('matches a server named validate by the method, as Express does', () => {
+    const url = `${SETTINGS}/validate`;
+    const body = { server: { ...userServer, name: 'validate' } };
+
+    expect(openApiProblems('PATCH', url, 200, JSON_TYPE, body)).toEqual([]);
+    expect(openApiProblems('PUT', url, 200, JSON_TYPE, body)).toEqual([
+      expect.stringContaining('has no PUT /mcp-servers/validate (only POST)'),
+    ]);
+  });
+
+  it('checks the MCP-HEADERS answer', () => {
+    const url = '/api/lightspeed-mcp/v1/mcp-headers';
+
+    expect(
+      openApiProblems('GET', url, 200, JSON_TYPE, {
+        docs: { Authorization: 't' },
+      }),
+    ).toEqual([]);
+    expect(
+      openApiProblems('GET', url, 200, JSON_TYPE, {
+        docs: { Authorization: 1 },
+      }),
+    ).toEqual([expect.stringContaining('/docs/Authorization must be string')]);
+  });
+});
+
 describe('withOpenApiCheck', () => {
   const app = express();
   app.use(express.json());

@@ -81,6 +81,8 @@ export function toMcpTools(
   servers: McpServer[],
   mcpHeaders: McpHeaders,
   requestHeaders: IncomingHttpHeaders,
+  /** The caller's stored tokens, for an Authorization MCP-HEADERS lacks. */
+  storedTokens: Map<string, string> = new Map(),
 ): { tools: McpTool[]; skipped: SkippedServer[] } {
   const tools: McpTool[] = [];
   const skipped: SkippedServer[] = [];
@@ -94,12 +96,16 @@ export function toMcpTools(
     for (const [header, kind] of Object.entries(
       server.authorizationHeaders ?? {},
     )) {
-      const value = supplied[header.toLowerCase()];
+      const isAuthorization = header.toLowerCase() === 'authorization';
+      // The request's own value wins over a stored one.
+      const value =
+        supplied[header.toLowerCase()] ??
+        (isAuthorization ? storedTokens.get(server.name) : undefined);
       if (!value) {
         missing = `no value for the ${kind} header '${header}' in MCP-HEADERS`;
         break;
       }
-      if (header.toLowerCase() === 'authorization') {
+      if (isAuthorization) {
         authorization = value.replace(/^Bearer\s+/i, '');
       } else {
         headers[header] = value;

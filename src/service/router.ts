@@ -6,6 +6,7 @@ import {
   AuthorizedMcpServerService,
   CallOptions,
 } from '../authorized/AuthorizedMcpServerService';
+import { AuthorizedUserSettingsService } from '../authorized/AuthorizedUserSettingsService';
 import { spec } from '../schema/openapi.generated';
 import { parseMcpHeaders, toMcpTools } from './mcpTools';
 import { parsePage, readJsonBody } from './request';
@@ -13,6 +14,7 @@ import { checkToWire, toWire } from './response';
 
 export interface RouterOptions {
   mcpServers: AuthorizedMcpServerService;
+  userSettings: AuthorizedUserSettingsService;
   httpAuth: HttpAuthService;
 }
 
@@ -22,6 +24,7 @@ export interface RouterOptions {
  */
 export function createRouter({
   mcpServers,
+  userSettings,
   httpAuth,
 }: RouterOptions): express.Router {
   const router = Router();
@@ -74,8 +77,15 @@ export function createRouter({
 
   router.get('/v1/mcp-tools', async (req, res) => {
     const mcpHeaders = parseMcpHeaders(req.headers['mcp-headers']);
-    const servers = await mcpServers.listForChat(await caller(req));
-    res.json(toMcpTools(servers, mcpHeaders, req.headers));
+    const { servers, tokens } = await userSettings.chatServers(
+      await caller(req),
+    );
+    res.json(toMcpTools(servers, mcpHeaders, req.headers, tokens));
+  });
+
+  // Called on every chat question by a plugin acting for the user.
+  router.get('/v1/mcp-headers', async (req, res) => {
+    res.json(await userSettings.mcpHeaders(await caller(req)));
   });
 
   router.get('/v1/mcp-servers/:name', async (req, res) => {

@@ -93,7 +93,7 @@ export function openApiProblems(
   const verb = method.toUpperCase();
   const where = `${verb} ${requestPath} answered ${status}`;
 
-  const template = matchTemplate(pathname);
+  const template = matchTemplate(pathname, method.toLowerCase());
   if (!template) {
     return [`${where}: openapi.yaml has no path that matches ${pathname}`];
   }
@@ -181,11 +181,15 @@ function pluginPath(requestPath: string): string | undefined {
  * The template of openapi.yaml that a path matches: `{param}` matches one
  * non-empty segment (URL-encoded, so never a `/`), literal segments match
  * case-insensitively as Express's default routing does, and a literal
- * segment wins over a template at the same place.
+ * segment wins over a template at the same place, among the templates that
+ * have the method (Express routes by method too: `PATCH /mcp-servers/validate`
+ * is `PATCH /mcp-servers/{name}`, as `/mcp-servers/validate` has only POST).
+ * When none has it, the most literal one, for the problem to name.
  */
-function matchTemplate(pathname: string): string | undefined {
+function matchTemplate(pathname: string, method: string): string | undefined {
+  const { document, templates } = load();
   const segments = pathname.split('/').slice(1);
-  const matches = load().templates.filter(
+  const matches = templates.filter(
     ({ segments: parts }) =>
       parts.length === segments.length &&
       parts.every((part, i) =>
@@ -204,7 +208,11 @@ function matchTemplate(pathname: string): string | undefined {
     }
     return 0;
   });
-  return matches[0]?.template;
+  const withMethod = matches.find(
+    ({ template }) =>
+      OPERATION_METHODS.includes(method) && method in document.paths[template],
+  );
+  return (withMethod ?? matches[0])?.template;
 }
 
 function isParam(segment: string): boolean {
