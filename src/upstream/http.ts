@@ -8,21 +8,20 @@ export interface UpstreamResponse {
 
 const LOGGED_BODY_LIMIT = 500;
 
-/** Thrown when no answer came: refused, reset, or too late. */
-export class NoAnswerError extends Error {
-  override name = 'NoAnswerError';
+/** One call to an upstream. */
+export interface UpstreamCall {
+  /** Calls of one operation share it: none waits past the timeout. */
+  deadline: number;
+  method: string;
+  path: string;
+  body?: unknown;
+  /** The error to throw when no answer came: refused, reset, or too late. */
+  noAnswer(message: string): Error;
 }
 
-/**
- * One call of an operation. Calls of one operation share its `deadline`, so no
- * operation waits longer than the configured timeout.
- */
 export async function callUpstream(
   connection: UpstreamConnection,
-  deadline: number,
-  method: string,
-  path: string,
-  body?: unknown,
+  { deadline, method, path, body, noAnswer }: UpstreamCall,
 ): Promise<UpstreamResponse> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) {
@@ -55,7 +54,7 @@ export async function callUpstream(
       throw error;
     }
   } catch (error) {
-    throw new NoAnswerError(
+    throw noAnswer(
       `${method} ${connection.baseUrl}${path} failed: ${describeFetchError(error, connection.timeoutMs)}`,
     );
   }

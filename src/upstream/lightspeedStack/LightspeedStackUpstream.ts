@@ -4,7 +4,6 @@ import {
   classify,
   describeAnswer,
   isSuccess,
-  NoAnswerError,
   UpstreamResponse,
 } from '../http';
 import {
@@ -195,20 +194,19 @@ export class LightspeedStackUpstream implements Upstream {
     return Date.now() + this.connection.timeoutMs;
   }
 
-  private async call(
+  private call(
     deadline: number,
     method: string,
     path: string,
     body?: unknown,
   ): Promise<UpstreamResponse> {
-    try {
-      return await callUpstream(this.connection, deadline, method, path, body);
-    } catch (error) {
-      if (error instanceof NoAnswerError) {
-        throw new UpstreamError('unavailable', error.message);
-      }
-      throw error;
-    }
+    return callUpstream(this.connection, {
+      deadline,
+      method,
+      path,
+      body,
+      noAnswer: message => new UpstreamError('unavailable', message),
+    });
   }
 }
 

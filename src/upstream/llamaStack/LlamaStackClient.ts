@@ -3,7 +3,6 @@ import {
   classify,
   describeAnswer,
   isSuccess,
-  NoAnswerError,
   UpstreamResponse,
 } from '../http';
 import { UpstreamConnection } from '../Upstream';
@@ -215,19 +214,18 @@ export class LlamaStackClient implements ToolgroupsApi {
     return Date.now() + this.config.timeoutMs;
   }
 
-  private async call(
+  private call(
     deadline: number,
     method: string,
     path: string,
     body?: unknown,
   ): Promise<UpstreamResponse> {
-    try {
-      return await callUpstream(this.config, deadline, method, path, body);
-    } catch (error) {
-      if (error instanceof NoAnswerError) {
-        throw new LlamaStackError('unavailable', error.message);
-      }
-      throw error;
-    }
+    return callUpstream(this.config, {
+      deadline,
+      method,
+      path,
+      body,
+      noAnswer: message => new LlamaStackError('unavailable', message),
+    });
   }
 }
