@@ -19,7 +19,9 @@
  *
  * At the end, scripts/benchLightspeedStack.ts measures the plugin with
  * lightspeed-stack as the upstream (convergence after an LCS restart, register
- * and delete overhead). Shared helpers: scripts/benchKit.ts.
+ * and delete overhead), and scripts/benchUserSettings.ts the chat routes of one
+ * user with 100 servers and personal tokens (GET /v1/mcp-headers and
+ * /v1/mcp-tools). Shared helpers: scripts/benchKit.ts.
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -38,7 +40,6 @@ import {
   children,
   cleanupAll,
   DbKind,
-  dropPgDatabases,
   fmt,
   guestUserToken,
   installCleanup,
@@ -60,8 +61,10 @@ import {
   table,
   tempDirs,
   TOKEN,
+  endRun,
 } from './benchKit';
 import { benchLightspeedStack } from './benchLightspeedStack';
+import { benchUserSettings } from './benchUserSettings';
 
 const OWNER_2 = 'user:default/owner-2';
 
@@ -575,17 +578,12 @@ async function run(
     }
   } finally {
     agents.forEach(agent => agent.destroy());
-    await knex?.destroy().catch(() => undefined);
-    await baseline?.stop().catch(() => undefined);
-    await backend?.stop().catch(() => undefined);
-    await standIn?.stop().catch(() => undefined);
-    if (db === 'postgres') {
-      await dropPgDatabases(prefix).catch(error => {
-        result.error = `${result.error ?? ''}\ncould not drop databases ${prefix}*: ${error}`;
-      });
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    await endRun({ db, prefix, dir, result }, [
+      () => knex?.destroy(),
+      () => baseline?.stop(),
+      () => backend?.stop(),
+      () => standIn?.stop(),
+    ]);
   }
   return result;
 }
@@ -951,6 +949,7 @@ async function main() {
   const runId = crypto.randomBytes(4).toString('hex');
   const results: RunResult[] = [];
   let lightspeedStackFailed = false;
+  let userSettingsFailed = false;
   try {
     for (const db of databases) {
       for (const policy of ['allow', 'owner'] as const) {
@@ -969,11 +968,16 @@ async function main() {
       databases,
       runId,
     }));
+    userSettingsFailed = !(await benchUserSettings({ databases, runId }));
   } finally {
     await cleanupAll();
   }
   console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  if (results.some(r => r.error) || lightspeedStackFailed) {
+  if (
+    results.some(r => r.error) ||
+    lightspeedStackFailed ||
+    userSettingsFailed
+  ) {
     process.exitCode = 1;
   }
 }

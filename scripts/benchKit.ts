@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { freePort } from '../src/testing/localResources';
@@ -589,4 +590,79 @@ export function table(headers: string[], rows: string[][]): string {
     widths.map(w => '-'.repeat(w)).join('  '),
     ...rows.map(line),
   ].join('\n');
+}
+
+/** Runs `runOne` for each database, saying on stderr how long each took. */
+export async function eachDatabase<R extends { error?: string }>(
+  label: string,
+  databases: DbKind[],
+  runOne: (db: DbKind) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  for (const db of databases) {
+    const started = Date.now();
+    process.stderr.write(`bench: ${label} / ${db} ...`);
+    const result = await runOne(db);
+    process.stderr.write(
+      ` ${((Date.now() - started) / 1000).toFixed(0)} s${result.error ? ' (failed)' : ''}\n`,
+    );
+    results.push(result);
+  }
+  return results;
+}
+
+/**
+ * Runs one bench module on its own (`npx tsx scripts/<name>.ts`): the
+ * databases of BENCH_DATABASES, cleanup on any exit, the exit code.
+ */
+export function runAlone(
+  name: string,
+  watchdogMs: number,
+  bench: (options: { databases: DbKind[]; runId: string }) => Promise<boolean>,
+): void {
+  const main = async () => {
+    const began = Date.now();
+    installCleanup(name, watchdogMs);
+    const cpus = os.cpus();
+    console.log(
+      `machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`,
+    );
+    let ok = false;
+    try {
+      ok = await bench({
+        databases: await selectDatabases(),
+        runId: crypto.randomBytes(4).toString('hex'),
+      });
+    } finally {
+      await cleanupAll();
+    }
+    console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(0)} s`);
+    process.exitCode = ok ? 0 : 1;
+  };
+  main().catch(async error => {
+    console.error(error);
+    await cleanupAll();
+    process.exit(1);
+  });
+}
+
+/**
+ * Ends one database's run, whatever happened: closes what it opened (in
+ * order), drops its PostgreSQL databases and removes its folder. A database
+ * that cannot be dropped is said in the run's error.
+ */
+export async function endRun(
+  run: { db: DbKind; prefix: string; dir: string; result: { error?: string } },
+  closers: Array<() => Promise<unknown> | undefined>,
+): Promise<void> {
+  for (const close of closers) {
+    await close()?.catch(() => undefined);
+  }
+  if (run.db === 'postgres') {
+    await dropPgDatabases(run.prefix).catch(error => {
+      run.result.error = `${run.result.error ?? ''}\ncould not drop databases ${run.prefix}*: ${error}`;
+    });
+  }
+  fs.rmSync(run.dir, { recursive: true, force: true });
+  tempDirs.delete(run.dir);
 }

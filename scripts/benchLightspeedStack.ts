@@ -33,24 +33,23 @@ import { LightspeedStackStandIn } from '../src/testing/lightspeedStackStandIn';
 import {
   Backend,
   backendDatabase,
-  cleanupAll,
   DbKind,
-  dropPgDatabases,
   fmt,
   guestUserToken,
-  installCleanup,
   interleavedPairs,
   keepAliveAgent,
   LIST_PATH,
   mcpUrl,
   memoryOf,
   PairLatency,
-  selectDatabases,
   send,
   startBackend,
   table,
   tempDirs,
   TOKEN,
+  eachDatabase,
+  runAlone,
+  endRun,
 } from './benchKit';
 
 const LCS_TOKEN = `lcs-bench-${crypto.randomBytes(12).toString('hex')}`;
@@ -267,15 +266,10 @@ async function runOne(db: DbKind, runId: string): Promise<LcsResult> {
     }
   } finally {
     agents.forEach(agent => agent.destroy());
-    await backend?.stop().catch(() => undefined);
-    await standIn?.stop().catch(() => undefined);
-    if (db === 'postgres') {
-      await dropPgDatabases(prefix).catch(error => {
-        result.error = `${result.error ?? ''}\ncould not drop databases ${prefix}*: ${error}`;
-      });
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    await endRun({ db, prefix, dir, result }, [
+      () => backend?.stop(),
+      () => standIn?.stop(),
+    ]);
   }
   return result;
 }
@@ -657,45 +651,15 @@ export async function benchLightspeedStack(options: {
       .map(l => l.toFixed(2))
       .join(' / ')} on ${os.cpus().length} cores`,
   );
-  const results: LcsResult[] = [];
-  for (const db of options.databases) {
-    const started = Date.now();
-    process.stderr.write(`bench: lightspeed-stack / ${db} ...`);
-    const result = await runOne(db, options.runId);
-    process.stderr.write(
-      ` ${((Date.now() - started) / 1000).toFixed(0)} s${result.error ? ' (failed)' : ''}\n`,
-    );
-    results.push(result);
-  }
+  const results = await eachDatabase(
+    'lightspeed-stack',
+    options.databases,
+    db => runOne(db, options.runId),
+  );
   printResults(results);
   return !results.some(r => r.error);
 }
 
-async function main() {
-  const began = Date.now();
-  installCleanup('benchLightspeedStack', LOAD.watchdogMs);
-  const cpus = os.cpus();
-  console.log(
-    `machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown'}), Node ${process.version}`,
-  );
-  let ok = false;
-  try {
-    const databases = await selectDatabases();
-    ok = await benchLightspeedStack({
-      databases,
-      runId: crypto.randomBytes(4).toString('hex'),
-    });
-  } finally {
-    await cleanupAll();
-  }
-  console.log(`\ntotal ${((Date.now() - began) / 1000).toFixed(0)} s`);
-  process.exitCode = ok ? 0 : 1;
-}
-
 if (require.main === module) {
-  main().catch(async error => {
-    console.error(error);
-    await cleanupAll();
-    process.exit(1);
-  });
+  runAlone('benchLightspeedStack', LOAD.watchdogMs, benchLightspeedStack);
 }
