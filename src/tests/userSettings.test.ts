@@ -521,6 +521,38 @@ describe.each(databases.eachSupportedId())(
       ).toEqual([]);
     });
 
+    it('never sends a token to a new URL of an app-config server, even after a validation', async () => {
+      const before = await start();
+      await patch(before, ALICE, 'org', { token: TOKEN_A });
+      await env.stop(before);
+      // The admin points the app-config server elsewhere.
+      const after = await env.start({
+        permission: policy,
+        config: {
+          tokenEncryption: { keys: [{ secret: OLD_KEY }] },
+          mcpServers: [
+            {
+              name: 'org',
+              url: secured.url,
+              authorizationHeaders: { Authorization: 'client' },
+              token: ORG_TOKEN,
+            },
+          ],
+        },
+      });
+
+      await validate(after, ALICE, 'org');
+
+      expect(authorizationsSeenBy(secured)).toEqual([`Bearer ${ORG_TOKEN}`]);
+      expect(await mcpHeaders(after, ALICE)).toEqual({
+        org: { Authorization: ORG_TOKEN },
+      });
+      expect((await settingsOf(after, ALICE))[0]).toMatchObject({
+        hasUserToken: false,
+        status: 'error',
+      });
+    });
+
     it('audits settings changes with the fields changed, never a token, and logs no token', async () => {
       const plugin = await start();
       await patch(plugin, ALICE, 'org', { enabled: false, token: TOKEN_A });

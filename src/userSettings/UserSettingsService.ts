@@ -145,6 +145,9 @@ export class UserSettingsService {
     await this.options.store.save(name, userRef, {
       serverUrl: server.url,
       validation: toStored(validation),
+      // The validation moves the row to the current URL: a token of the old
+      // one (an app-config URL changed) must not move with it.
+      ...(settings?.serverUrl !== server.url && { encryptedToken: null }),
     });
     return {
       name,
