@@ -12,6 +12,7 @@ import {
 } from '@backstage/plugin-permission-common';
 import { JsonObject } from '@backstage/types';
 import { Request } from 'express';
+import { pluginErrorStatus } from '../mcpServers/errors';
 import { ServerCondition } from '../permissions/conditions';
 
 /**
@@ -119,23 +120,8 @@ export class AccessGuard {
   }
 }
 
-/**
- * The errors whose messages are fixed texts of the plugin (or of Backstage's
- * request handling).
- */
-const PLUGIN_ERROR_NAMES = new Set([
-  'InputError',
-  'AuthenticationError',
-  'NotAllowedError',
-  'NotFoundError',
-  'ConflictError',
-  'ServiceUnavailableError',
-  'BadGatewayError',
-  'PayloadTooLargeError',
-]);
-
 function isPluginError(error: unknown): error is Error {
-  return error instanceof Error && PLUGIN_ERROR_NAMES.has(error.name);
+  return pluginErrorStatus(error) !== undefined;
 }
 
 /** Who acts: the user's entity ref, or the calling service's subject. */

@@ -43,6 +43,18 @@ export async function readJsonBody(
 }
 
 /**
+ * Express fails to decode a path like /mcp-servers/%E0%A4%A with a URIError of
+ * its own: the caller's mistake, answered as such.
+ */
+export function withNameDecodingError(error: unknown): unknown {
+  return error instanceof URIError
+    ? new InputError(
+        "Invalid MCP server name: 'name' is not valid URL encoding",
+      )
+    : error;
+}
+
+/**
  * `?limit=N&cursor=C`; undefined without `limit`, which asks for the whole
  * list.
  */

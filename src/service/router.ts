@@ -1,5 +1,4 @@
 import { HttpAuthService } from '@backstage/backend-plugin-api';
-import { InputError } from '@backstage/errors';
 import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import {
@@ -9,7 +8,7 @@ import {
 import { AuthorizedUserSettingsService } from '../authorized/AuthorizedUserSettingsService';
 import { spec } from '../schema/openapi.generated';
 import { parseMcpHeaders, toMcpTools } from './mcpTools';
-import { parsePage, readJsonBody } from './request';
+import { parsePage, readJsonBody, withNameDecodingError } from './request';
 import { checkToWire, toWire } from './response';
 
 export interface RouterOptions {
@@ -125,17 +124,9 @@ export function createRouter({
     });
   });
 
-  // Express fails to decode a path like /v1/mcp-servers/%E0%A4%A with a
-  // URIError of its own.
   router.use(
     (error: unknown, _req: Request, _res: Response, next: NextFunction) => {
-      next(
-        error instanceof URIError
-          ? new InputError(
-              "Invalid MCP server name: 'name' is not valid URL encoding",
-            )
-          : error,
-      );
+      next(withNameDecodingError(error));
     },
   );
 

@@ -3,25 +3,14 @@ import express, { NextFunction, Request, Response } from 'express';
 import Router from 'express-promise-router';
 import { CallOptions } from '../authorized/AccessGuard';
 import { AuthorizedUserSettingsService } from '../authorized/AuthorizedUserSettingsService';
-import { readJsonBody } from './request';
+import { pluginErrorStatus } from '../mcpServers/errors';
+import { readJsonBody, withNameDecodingError } from './request';
 
 export interface SettingsRouterOptions {
   userSettings: AuthorizedUserSettingsService;
   httpAuth: HttpAuthService;
   logger: LoggerService;
 }
-
-/** Status of each error of the plugin; anything else is a 500. */
-const STATUS_BY_ERROR_NAME: Record<string, number> = {
-  InputError: 400,
-  AuthenticationError: 401,
-  NotAllowedError: 403,
-  NotFoundError: 404,
-  ConflictError: 409,
-  PayloadTooLargeError: 413,
-  BadGatewayError: 502,
-  ServiceUnavailableError: 503,
-};
 
 /**
  * The routes RHDH's Lightspeed settings page calls (CONTRACT §8), for the
@@ -63,30 +52,21 @@ export function createSettingsRouter({
 
   router.use(
     '/mcp-servers',
-    (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    (raw: unknown, _req: Request, res: Response, next: NextFunction) => {
       if (res.headersSent) {
-        next(error);
+        next(raw);
         return;
       }
-      const { name = '', status: parserStatus } = (error ?? {}) as {
-        name?: string;
-        status?: number;
-      };
+      const error = withNameDecodingError(raw);
       // body-parser's own 4xx (an unreadable charset or encoding: 415).
+      const parserStatus = (error as { status?: number } | undefined)?.status;
       const status =
-        STATUS_BY_ERROR_NAME[name] ??
+        pluginErrorStatus(error) ??
         (parserStatus && parserStatus >= 400 && parserStatus < 500
           ? parserStatus
           : undefined);
       if (status) {
         res.status(status).json({ error: (error as Error).message });
-        return;
-      }
-      // A URIError of a malformed name is the caller's; the rest is ours.
-      if (error instanceof URIError) {
-        res.status(400).json({
-          error: "Invalid MCP server name: 'name' is not valid URL encoding",
-        });
         return;
       }
       logger.error('Settings request failed', error as Error);

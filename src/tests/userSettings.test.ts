@@ -375,7 +375,7 @@ describe.each(databases.eachSupportedId())(
       },
     );
 
-    it('refuses a 64 KiB body, an unreadable charset and a validation without url or token', async () => {
+    it('refuses a 64 KiB body, an unreadable charset, a malformed name and a validation without url or token', async () => {
       const plugin = await start();
 
       const big = await patch(plugin, ALICE, 'org', {
@@ -396,6 +396,13 @@ describe.each(databases.eachSupportedId())(
         .send('{"enabled": false}');
       expect(latin1.status).toBe(415);
       expect(latin1.body).toEqual({ error: expect.any(String) });
+      const badName = await plugin.http
+        .post(`${SETTINGS}/%E0%A4%A/validate`)
+        .set('authorization', as(ALICE));
+      expect(badName.status).toBe(400);
+      expect(badName.body).toEqual({
+        error: "Invalid MCP server name: 'name' is not valid URL encoding",
+      });
       expect(await storedRows()).toEqual([]);
     });
 
