@@ -341,6 +341,14 @@ describe.each(databases.eachSupportedId())(
       });
       expect(other.status).toBe(400);
       expect(other.body).toEqual({ error: 'URL not recognized' });
+      const blank = await validateUrl(plugin, ALICE, {
+        url: secured.url,
+        token: 'two words',
+      });
+      expect(blank.status).toBe(400);
+      expect(blank.body.error).toContain(
+        "'token' must be 1-8192 visible characters",
+      );
       expect(await storedRows()).toEqual([]);
     });
 

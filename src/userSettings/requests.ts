@@ -35,11 +35,6 @@ const patchSchema = z
   )
   .strict();
 
-const validateUrlSchema = z.object({
-  url: z.string().min(1),
-  token: tokenSchema,
-});
-
 /** The body of PATCH /mcp-servers/{name}; messages never repeat a value. */
 export function parseSettingsPatch(body: unknown): UserSettingsPatch {
   const result = patchSchema.safeParse(body);
@@ -62,20 +57,13 @@ export function parseValidateUrlRequest(body: unknown): {
   url: string;
   token: string;
 } {
-  const missing =
-    typeof body !== 'object' ||
-    body === null ||
-    typeof (body as { url?: unknown }).url !== 'string' ||
-    typeof (body as { token?: unknown }).token !== 'string';
-  if (missing) {
+  const { url, token } = (body ?? {}) as { url?: unknown; token?: unknown };
+  if (typeof url !== 'string' || !url || typeof token !== 'string') {
     throw new InputError('url and token are required');
   }
-  const result = validateUrlSchema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new InputError(
-      issue.path[0] === 'url' ? 'url and token are required' : issue.message,
-    );
+  const parsed = tokenSchema.safeParse(token);
+  if (!parsed.success) {
+    throw new InputError(parsed.error.issues[0].message);
   }
-  return result.data;
+  return { url, token: parsed.data };
 }
